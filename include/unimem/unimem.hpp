@@ -1,0 +1,18 @@
+/// @file unimem.hpp
+/// @brief Everything public in unimem.
+#pragma once
+
+#include <unimem/version.hpp>
+#include <unimem/error.hpp>
+#include <unimem/stream.hpp>
+#include <unimem/device_profile.hpp>
+#include <unimem/memory_resource.hpp>
+#include <unimem/host_resource.hpp>
+#include <unimem/device_resource.hpp>
+#include <unimem/managed_resource.hpp>
+#include <unimem/pinned_resource.hpp>
+#include <unimem/mapped_resource.hpp>
+#include <unimem/registered_resource.hpp>
+#include <unimem/dtype.hpp>
+#include <unimem/policy.hpp>
+#include <unimem/system_memory.hpp>

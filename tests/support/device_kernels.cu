@@ -1,0 +1,72 @@
+#include "support/device_kernels.hpp"
+
+#include <string>
+
+#include <cuda_runtime.h>
+
+#include <unimem/error.hpp>
+
+namespace unimem::test {
+namespace {
+
+void check(cudaError_t err, const char* call) {
+  if (err != cudaSuccess) {
+    cudaGetLastError();
+    throw cuda_error(call, static_cast<int>(err));
+  }
+}
+
+__global__ void fill_kernel(std::uint8_t* p, std::size_t n, std::uint8_t v) {
+  for (std::size_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += std::size_t{gridDim.x} * blockDim.x) {
+    p[i] = v;
+  }
+}
+
+__global__ void mismatch_kernel(const std::uint8_t* p, std::size_t n, std::uint8_t v,
+                                unsigned long long* count) {
+  unsigned long long local = 0;
+  for (std::size_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += std::size_t{gridDim.x} * blockDim.x) {
+    local += p[i] != v;
+  }
+  if (local != 0) atomicAdd(count, local);
+}
+
+unsigned grid_for(std::size_t n) {
+  const std::size_t blocks = (n + 255) / 256;
+  return static_cast<unsigned>(blocks < 1024 ? (blocks == 0 ? 1 : blocks) : 1024);
+}
+
+}  // namespace
+
+void device_fill(void* p, std::size_t n, std::uint8_t value) {
+  fill_kernel<<<grid_for(n), 256>>>(static_cast<std::uint8_t*>(p), n, value);
+  check(cudaGetLastError(), "fill_kernel launch");
+  check(cudaDeviceSynchronize(), "fill_kernel");
+}
+
+std::size_t device_count_mismatches(const void* p, std::size_t n, std::uint8_t value) {
+  unsigned long long* count = nullptr;
+  check(cudaMalloc(&count, sizeof(*count)), "cudaMalloc(counter)");
+  unsigned long long host = 0;
+  try {
+    check(cudaMemset(count, 0, sizeof(*count)), "cudaMemset(counter)");
+    mismatch_kernel<<<grid_for(n), 256>>>(static_cast<const std::uint8_t*>(p), n, value, count);
+    check(cudaGetLastError(), "mismatch_kernel launch");
+    check(cudaMemcpy(&host, count, sizeof(host), cudaMemcpyDeviceToHost), "mismatch_kernel");
+  } catch (...) {
+    cudaFree(count);
+    throw;
+  }
+  cudaFree(count);
+  return static_cast<std::size_t>(host);
+}
+
+void copy_to_host(void* dst, const void* src, std::size_t n) {
+  check(cudaMemcpy(dst, src, n, cudaMemcpyDefault), "cudaMemcpy(to host)");
+}
+
+void copy_to_device(void* dst, const void* src, std::size_t n) {
+  check(cudaMemcpy(dst, src, n, cudaMemcpyDefault), "cudaMemcpy(to device)");
+}
+
+}  // namespace unimem::test

@@ -1,0 +1,21 @@
+// Test support: kernels that prove a pointer is usable on the device. Plain C++ declarations so
+// test files stay free of CUDA syntax.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace unimem::test {
+
+/// Kernel writes `value` into bytes [0, n) of `p`; synchronises; throws cuda_error on failure
+/// (an illegal address is how a false device-accessible claim shows up).
+void device_fill(void* p, std::size_t n, std::uint8_t value);
+
+/// Kernel counts bytes of `p` in [0, n) that differ from `value`; synchronises; throws on failure.
+std::size_t device_count_mismatches(const void* p, std::size_t n, std::uint8_t value);
+
+/// cudaMemcpy wrappers that throw cuda_error, for checking memory the host cannot touch.
+void copy_to_host(void* dst, const void* src, std::size_t n);
+void copy_to_device(void* dst, const void* src, std::size_t n);
+
+}  // namespace unimem::test

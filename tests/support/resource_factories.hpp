@@ -1,0 +1,72 @@
+// One factory per resource or adaptor under test. The typed contract suite (test_resource_contract
+// .cpp) runs over the list at the bottom: a new resource adds a factory and a line there.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <unimem/device_resource.hpp>
+#include <unimem/host_resource.hpp>
+#include <unimem/managed_resource.hpp>
+#include <unimem/mapped_resource.hpp>
+#include <unimem/pinned_resource.hpp>
+#include <unimem/registered_resource.hpp>
+
+namespace unimem::test {
+
+struct host_factory {
+  static constexpr const char* name = "host";
+  static constexpr bool needs_gpu = false;
+  static std::unique_ptr<memory_resource> make() { return std::make_unique<host_resource>(); }
+};
+struct device_factory {
+  static constexpr const char* name = "device";
+  static constexpr bool needs_gpu = true;
+  static std::unique_ptr<memory_resource> make() { return std::make_unique<device_resource>(); }
+};
+struct managed_global_factory {
+  static constexpr const char* name = "managed_global";
+  static constexpr bool needs_gpu = true;
+  static std::unique_ptr<memory_resource> make() { return std::make_unique<managed_resource>(managed_attach::global); }
+};
+struct managed_host_factory {
+  static constexpr const char* name = "managed_host";
+  static constexpr bool needs_gpu = true;
+  static std::unique_ptr<memory_resource> make() { return std::make_unique<managed_resource>(managed_attach::host); }
+};
+struct pinned_factory {
+  static constexpr const char* name = "pinned";
+  static constexpr bool needs_gpu = true;
+  static std::unique_ptr<memory_resource> make() { return std::make_unique<pinned_resource>(); }
+};
+struct pinned_write_combined_factory {
+  static constexpr const char* name = "pinned_write_combined";
+  static constexpr bool needs_gpu = true;
+  static std::unique_ptr<memory_resource> make() {
+    return std::make_unique<pinned_resource>(pinned_options{true, true});
+  }
+};
+struct mapped_factory {
+  static constexpr const char* name = "mapped";
+  static constexpr bool needs_gpu = true;
+  static std::unique_ptr<memory_resource> make() { return std::make_unique<mapped_resource>(); }
+};
+struct registered_factory {
+  static constexpr const char* name = "registered";
+  static constexpr bool needs_gpu = true;
+  static std::unique_ptr<memory_resource> make() { return std::make_unique<registered_resource>(); }
+};
+
+using all_resource_factories =
+    ::testing::Types<host_factory, device_factory, managed_global_factory, managed_host_factory, pinned_factory,
+                     pinned_write_combined_factory, mapped_factory, registered_factory>;
+
+/// Names the typed tests after the factory ("resource_contract/pinned.…") instead of a number.
+struct factory_name {
+  template <class Factory>
+  static std::string GetName(int) {
+    return Factory::name;
+  }
+};
+
+}  // namespace unimem::test
