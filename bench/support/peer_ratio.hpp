@@ -1,0 +1,99 @@
+// Google Benchmark main with a peer table: each benchmark may name a peer benchmark measured in the
+// same run ("unimem vs plain CUDA"); after the normal output, one line per pair gives the ratio of
+// their real times. Header-only; include it from exactly one .cpp/.cu per benchmark binary and call
+// unimem::bench::run_with_peer_table(argc, argv) from main.
+#pragma once
+
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+
+namespace unimem::bench {
+
+/// Pairs (subject, peer) of benchmark names whose time ratio is printed after the run.
+inline std::vector<std::pair<std::string, std::string>>& peer_pairs() {
+  static std::vector<std::pair<std::string, std::string>> pairs;
+  return pairs;
+}
+
+/// Declares that `subject` should be reported relative to `peer` (full benchmark names).
+inline void compare(std::string subject, std::string peer) { peer_pairs().emplace_back(std::move(subject), std::move(peer)); }
+
+// Google Benchmark 1.8 replaced Run::error_occurred with Run::skipped; Debian 12 ships 1.7, Ubuntu
+// 24.04 ships 1.8.3.
+template <class R>
+auto run_failed(const R& r, int) -> decltype(static_cast<bool>(r.skipped)) {
+  return static_cast<bool>(r.skipped);
+}
+template <class R>
+bool run_failed(const R& r, long) {
+  return r.error_occurred;
+}
+
+class peer_reporter : public ::benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const auto& r : runs) {
+      if (r.run_type == Run::RT_Iteration && !run_failed(r, 0)) {
+        times_[r.benchmark_name()] = r.GetAdjustedRealTime();
+      }
+    }
+    ConsoleReporter::ReportRuns(runs);
+  }
+  void Finalize() override {
+    ConsoleReporter::Finalize();
+    if (peer_pairs().empty()) return;
+    std::printf("\n%-60s %-40s %8s\n", "subject", "peer (same run)", "ratio");
+    for (const auto& [subject, peer] : peer_pairs()) {
+      const auto s = times_.find(subject), p = times_.find(peer);
+      if (s == times_.end() && p == times_.end()) continue;  // filtered out or skipped
+      if (s == times_.end() || p == times_.end() || p->second <= 0) {
+        std::printf("%-58s %-52s %8s\n", subject.c_str(), peer.c_str(), "n/a");
+        continue;
+      }
+      std::printf("%-58s %-52s %7.2fx\n", subject.c_str(), peer.c_str(), s->second / p->second);
+    }
+  }
+
+ private:
+  std::map<std::string, double> times_;
+};
+
+// Google Benchmark 1.8 spells a minimum time "0.05s", 1.7 "0.05"; State::SkipWithMessage exists
+// only in 1.8, which tells the two apart at compile time.
+template <class S>
+auto quick_min_time(S*, int) -> decltype(std::declval<S&>().SkipWithMessage(""), "--benchmark_min_time=0.05s") {
+  return "--benchmark_min_time=0.05s";
+}
+template <class S>
+const char* quick_min_time(S*, long) {
+  return "--benchmark_min_time=0.05";
+}
+
+/// Runs the registered benchmarks and prints the peer table. With UNIMEM_BENCH_QUICK=1 in the
+/// environment (the README's run command sets it) each benchmark runs about 0.05 s unless the
+/// command line says otherwise.
+inline int run_with_peer_table(int argc, char** argv) {
+  std::vector<char*> args(argv, argv + argc);
+  const char* quick = std::getenv("UNIMEM_BENCH_QUICK");
+  std::string quick_flag = quick_min_time(static_cast<::benchmark::State*>(nullptr), 0);
+  bool has_min_time = false;
+  for (int i = 1; i < argc; ++i) has_min_time |= std::string(argv[i]).rfind("--benchmark_min_time", 0) == 0;
+  if (quick != nullptr && std::string(quick) == "1" && !has_min_time) args.push_back(quick_flag.data());
+  argc = static_cast<int>(args.size());
+  argv = args.data();
+  ::benchmark::Initialize(&argc, argv);
+  if (::benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  peer_reporter reporter;
+  // A file reporter (--benchmark_out) still gets the JSON; the console gets the table.
+  ::benchmark::RunSpecifiedBenchmarks(&reporter);
+  ::benchmark::Shutdown();
+  return 0;
+}
+
+}  // namespace unimem::bench

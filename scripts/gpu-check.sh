@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The GPU check for a machine with an NVIDIA GPU: build, every test with UNIMEM_REQUIRE_GPU=1 (a
+# skipped GPU test is a failure), compute-sanitizer memcheck over the test binary, unimem-probe, and
+# a short pass of the benchmarks. Prints a short table last. Logs go to $OUT (when set) or
+# build-gpu/logs. Optional: UNIMEM_CUDA_ARCHITECTURES (default: native), UNIMEM_SKIP_BENCH=1.
+set -uo pipefail
+UNIMEM_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export UNIMEM_ROOT
+# shellcheck source=scripts/deps.sh
+source "$UNIMEM_ROOT/scripts/deps.sh"
+unimem_ensure_deps || exit 1
+export UNIMEM_CUDA_ARCHITECTURES=${UNIMEM_CUDA_ARCHITECTURES:-native}
+
+build=${UNIMEM_BUILD_DIR:-$UNIMEM_ROOT/build-gpu}
+logs=${OUT:-$build/logs}
+mkdir -p "$build" "$logs"
+rows=()
+failed=0
+
+step() {  # step NAME LOGFILE COMMAND...
+  local name=$1 log=$2
+  shift 2
+  local t0=$SECONDS
+  if "$@" >"$logs/$log" 2>&1; then
+    rows+=("$(printf '%-34s %-6s %6ss  %s' "$name" ok $((SECONDS - t0)) "$log")")
+  else
+    rows+=("$(printf '%-34s %-6s %6ss  %s' "$name" FAIL $((SECONDS - t0)) "$log")")
+    failed=1
+    tail -n 40 "$logs/$log"
+  fi
+}
+
+step build build.log unimem_build "$build" -DUNIMEM_BUILD_TESTS=ON -DUNIMEM_BUILD_TOOLS=ON -DUNIMEM_BUILD_BENCHMARKS=ON
+if [ $failed = 0 ]; then
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >"$logs/gpu.txt" 2>&1 || true
+  step "ctest (UNIMEM_REQUIRE_GPU=1)" ctest.log env UNIMEM_REQUIRE_GPU=1 ctest --test-dir "$build" --output-on-failure --parallel 4 --timeout 600
+  # Negative tests provoke CUDA API errors on purpose (foreign pointers, 1 EiB requests), so API
+  # errors are not reported; memory errors and device-memory leaks are.
+  step "compute-sanitizer memcheck" memcheck.log env UNIMEM_REQUIRE_GPU=1 compute-sanitizer --tool memcheck \
+    --leak-check full --report-api-errors no --error-exitcode 1 \
+    "$build/tests/unimem_tests" --gtest_brief=1 ${UNIMEM_SANITIZER_FILTER:+--gtest_filter=$UNIMEM_SANITIZER_FILTER}
+  step "unimem-probe" probe.txt "$build/tools/probe/unimem-probe" --json-out "$logs/probe.json"
+  if [ "${UNIMEM_SKIP_BENCH:-0}" != 1 ]; then
+    for b in "$build"/bench/bench_*; do
+      [ -x "$b" ] || continue
+      n=$(basename "$b")
+      step "$n" "$n.txt" env UNIMEM_BENCH_QUICK=1 "$b" --benchmark_out="$logs/$n.json" --benchmark_out_format=json
+    done
+  fi
+fi
+
+echo
+echo "GPU: $(cat "$logs/gpu.txt" 2>/dev/null || echo unknown)"
+grep -h "ERROR SUMMARY" "$logs/memcheck.log" 2>/dev/null | tail -n 1
+grep -hE "tests passed|tests failed" "$logs/ctest.log" 2>/dev/null | tail -n 1
+printf '%-34s %-6s %7s  %s\n' step result time log
+printf '%s\n' "${rows[@]}"
+exit $failed
