@@ -29,8 +29,11 @@ class managed_resource final : public detail::natively_aligned_resource {
  private:
   void* allocate_native(std::size_t bytes, stream_view stream) override;
   void deallocate_native(void* p, std::size_t bytes, stream_view stream) override;
+  // Host-attached memory must not be touched by kernels until it is attached to a stream
+  // (cudaStreamAttachMemAsync), so only globally attached memory claims device access.
   resource_traits do_traits() const noexcept override {
-    return {memory_kind::managed, true, true, true};
+    const bool device = attach_ == managed_attach::global;
+    return {memory_kind::managed, true, device, device};
   }
   std::string_view do_name() const noexcept override { return "unimem::managed_resource"; }
   bool do_is_equal(const memory_resource& other) const noexcept override {
