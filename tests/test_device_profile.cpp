@@ -66,7 +66,9 @@ TEST(device_profile, device_count_never_throws_and_explains_zero) {
   std::string why;
   const int n = cuda_device_count(&why);
   EXPECT_GE(n, 0);
-  if (n == 0) EXPECT_FALSE(why.empty());
+  if (n == 0) {
+    EXPECT_FALSE(why.empty());
+  }
 }
 
 TEST(device_profile, query_without_device_or_with_bad_ordinal_is_a_cuda_error) {

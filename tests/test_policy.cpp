@@ -84,9 +84,15 @@ TEST(policy, recommendations_never_need_a_capability_the_board_lacks) {
   for (const auto& p : device_profile::simulated_profiles()) {
     for (auto pattern : all_patterns) {
       const recommendation r = recommend(p, pattern);
-      if (r.kind == memory_kind::registered) EXPECT_TRUE(p.host_register_supported) << p.name;
-      if (r.kind == memory_kind::mapped) EXPECT_TRUE(p.can_map_host_memory) << p.name;
-      if (r.kind == memory_kind::managed) EXPECT_TRUE(p.managed_memory) << p.name;
+      if (r.kind == memory_kind::registered) {
+        EXPECT_TRUE(p.host_register_supported) << p.name;
+      }
+      if (r.kind == memory_kind::mapped) {
+        EXPECT_TRUE(p.can_map_host_memory) << p.name;
+      }
+      if (r.kind == memory_kind::managed) {
+        EXPECT_TRUE(p.managed_memory) << p.name;
+      }
     }
   }
 }
