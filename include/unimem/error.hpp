@@ -62,4 +62,12 @@ class unsupported_error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// @brief The CPU was about to touch memory it cannot access (device memory through a host
+/// accessor). Thrown instead of the segfault that would follow; the message names the resource
+/// and says how to get the data to the host.
+class host_access_error : public std::logic_error {
+ public:
+  using std::logic_error::logic_error;
+};
+
 }  // namespace unimem

@@ -14,5 +14,10 @@
 #include <unimem/mapped_resource.hpp>
 #include <unimem/registered_resource.hpp>
 #include <unimem/dtype.hpp>
+#include <unimem/span.hpp>
+#include <unimem/tensor_view.hpp>
+#include <unimem/buffer.hpp>
+#include <unimem/tensor.hpp>
+#include <unimem/tensor_bytes.hpp>
 #include <unimem/policy.hpp>
 #include <unimem/system_memory.hpp>
