@@ -30,7 +30,10 @@ step() {  # step NAME LOGFILE COMMAND...
   fi
 }
 
-step build build.log unimem_build "$build" -DUNIMEM_BUILD_TESTS=ON -DUNIMEM_BUILD_TOOLS=ON -DUNIMEM_BUILD_BENCHMARKS=ON
+extra=()
+# The device machine has no system dlpack.h; a copy carried in the git-ignored .carry/ is used.
+[ -f "$UNIMEM_ROOT/.carry/dlpack/dlpack/dlpack.h" ] && extra+=("-DUNIMEM_DLPACK_INCLUDE_DIR=$UNIMEM_ROOT/.carry/dlpack")
+step build build.log unimem_build "$build" -DUNIMEM_BUILD_TESTS=ON -DUNIMEM_BUILD_TOOLS=ON -DUNIMEM_BUILD_BENCHMARKS=ON "${extra[@]}"
 if [ $failed = 0 ]; then
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >"$logs/gpu.txt" 2>&1 || true
   step "ctest (UNIMEM_REQUIRE_GPU=1)" ctest.log env UNIMEM_REQUIRE_GPU=1 ctest --test-dir "$build" --output-on-failure --parallel 4 --timeout 600
