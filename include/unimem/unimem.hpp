@@ -16,3 +16,9 @@
 #include <unimem/dtype.hpp>
 #include <unimem/policy.hpp>
 #include <unimem/system_memory.hpp>
+#include <unimem/cuda_calls.hpp>
+#include <unimem/prefetch.hpp>
+#include <unimem/host_access.hpp>
+#include <unimem/copy.hpp>
+#include <unimem/pipeline.hpp>
+#include <unimem/nvtx.hpp>
