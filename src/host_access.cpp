@@ -5,7 +5,6 @@
 #include <fmt/format.h>
 
 #include <unimem/error.hpp>
-#include <unimem/prefetch.hpp>
 
 #include "cuda_check.hpp"
 #include "nvtx.hpp"

@@ -6,7 +6,6 @@
 #include <fmt/format.h>
 
 #include <unimem/policy.hpp>
-#include <unimem/prefetch.hpp>
 
 #include "cuda_check.hpp"
 #include "nvtx.hpp"
