@@ -4,9 +4,12 @@
 
 #include <unimem/error.hpp>
 
+#include "nvtx.hpp"
+
 namespace unimem {
 
 void* host_resource::do_allocate(std::size_t bytes, std::size_t alignment, stream_view) {
+  detail::nvtx_range range("unimem allocate host", bytes);
   // posix_memalign wants at least sizeof(void*); smaller power-of-two requests are met by that.
   const std::size_t a = alignment < sizeof(void*) ? sizeof(void*) : alignment;
   void* p = nullptr;
@@ -17,6 +20,9 @@ void* host_resource::do_allocate(std::size_t bytes, std::size_t alignment, strea
   return p;
 }
 
-void host_resource::do_deallocate(void* p, std::size_t, std::size_t, stream_view) { std::free(p); }
+void host_resource::do_deallocate(void* p, std::size_t bytes, std::size_t, stream_view) {
+  detail::nvtx_range range("unimem deallocate host", bytes);
+  std::free(p);
+}
 
 }  // namespace unimem

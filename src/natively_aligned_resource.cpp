@@ -10,6 +10,8 @@
 
 #include <unimem/error.hpp>
 
+#include "nvtx.hpp"
+
 namespace unimem::detail {
 
 struct over_aligned_table {
@@ -27,6 +29,7 @@ natively_aligned_resource::natively_aligned_resource(std::size_t native_alignmen
 natively_aligned_resource::~natively_aligned_resource() = default;
 
 void* natively_aligned_resource::do_allocate(std::size_t bytes, std::size_t alignment, stream_view stream) {
+  nvtx_range range(nvtx_built_in ? allocate_range_name(traits().kind) : "", bytes);
   if (alignment <= native_alignment_) return allocate_native(bytes, stream);
 
   const std::size_t slack = alignment - native_alignment_;
@@ -51,6 +54,7 @@ void* natively_aligned_resource::do_allocate(std::size_t bytes, std::size_t alig
 
 void natively_aligned_resource::do_deallocate(void* p, std::size_t bytes, std::size_t alignment,
                                               stream_view stream) {
+  nvtx_range range(nvtx_built_in ? deallocate_range_name(traits().kind) : "", bytes);
   if (alignment <= native_alignment_) {
     deallocate_native(p, bytes, stream);
     return;

@@ -21,3 +21,9 @@
 #include <unimem/tensor_bytes.hpp>
 #include <unimem/policy.hpp>
 #include <unimem/system_memory.hpp>
+#include <unimem/cuda_calls.hpp>
+#include <unimem/prefetch.hpp>
+#include <unimem/host_access.hpp>
+#include <unimem/copy.hpp>
+#include <unimem/pipeline.hpp>
+#include <unimem/nvtx.hpp>
