@@ -19,6 +19,8 @@
 #include <vector>
 
 #include <benchmark/benchmark.h>
+
+#include "support/peer_ratio.hpp"
 #include <cuda_runtime.h>
 
 #include <unimem/device_profile.hpp>
@@ -161,7 +163,7 @@ void round_trip(benchmark::State& state, bool with_unimem) {
 }
 
 void configure(benchmark::internal::Benchmark* b) {
-  b->Arg(64)->Arg(256)->ArgName("MiB")->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(0.5);
+  b->Arg(64)->Arg(256)->ArgName("MiB")->UseManualTime()->Unit(benchmark::kMillisecond);
 }
 
 BENCHMARK_CAPTURE(kernel_on_managed, no_prefetch, mode::no_prefetch)->Apply(configure);
@@ -224,6 +226,8 @@ int main(int argc, char** argv) {
     std::printf("note: without concurrent managed access unimem::prefetch attaches instead of migrating, and the "
                 "raw cudaMemPrefetchAsync case is skipped\n");
   }
+  std::vector<char*> args;
+  unimem::bench::apply_quick_mode(argc, argv, args);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   ratio_reporter reporter;

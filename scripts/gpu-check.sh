@@ -12,7 +12,7 @@ unimem_ensure_deps || exit 1
 export UNIMEM_CUDA_ARCHITECTURES=${UNIMEM_CUDA_ARCHITECTURES:-native}
 
 build=${UNIMEM_BUILD_DIR:-$UNIMEM_ROOT/build-gpu}
-logs=${OUT:-$build/logs}
+logs=$build/logs
 mkdir -p "$build" "$logs"
 rows=()
 failed=0
@@ -58,4 +58,9 @@ grep -h "ERROR SUMMARY" "$logs/memcheck.log" 2>/dev/null | tail -n 1
 grep -hE "tests passed|tests failed" "$logs/ctest.log" 2>/dev/null | tail -n 1
 printf '%-34s %-6s %7s  %s\n' step result time log
 printf '%s\n' "${rows[@]}"
+# The device tool brings back at most 8 files from $OUT: one archive of every log, and the table.
+if [ -n "${OUT:-}" ]; then
+  tar -czf "$OUT/gpu-check-logs.tgz" -C "$build" logs
+  { printf '%-34s %-6s %7s  %s\n' step result time log; printf '%s\n' "${rows[@]}"; } >"$OUT/gpu-check-table.txt"
+fi
 exit $failed

@@ -75,18 +75,31 @@ const char* quick_min_time(S*, long) {
   return "--benchmark_min_time=0.05";
 }
 
-/// Runs the registered benchmarks and prints the peer table. With UNIMEM_BENCH_QUICK=1 in the
-/// environment (the README's run command sets it) each benchmark runs about 0.05 s unless the
-/// command line says otherwise.
-inline int run_with_peer_table(int argc, char** argv) {
-  std::vector<char*> args(argv, argv + argc);
+/// With UNIMEM_BENCH_QUICK=1 in the environment (the README's run command sets it) and no
+/// --benchmark_min_time on the command line, appends a 0.05 s minimum time to the arguments.
+/// `storage` keeps the new argv alive; call before ::benchmark::Initialize.
+inline void apply_quick_mode(int& argc, char**& argv, std::vector<char*>& storage) {
+  static std::string quick_flag = quick_min_time(static_cast<::benchmark::State*>(nullptr), 0);
+  storage.assign(argv, argv + argc);
   const char* quick = std::getenv("UNIMEM_BENCH_QUICK");
-  std::string quick_flag = quick_min_time(static_cast<::benchmark::State*>(nullptr), 0);
   bool has_min_time = false;
   for (int i = 1; i < argc; ++i) has_min_time |= std::string(argv[i]).rfind("--benchmark_min_time", 0) == 0;
-  if (quick != nullptr && std::string(quick) == "1" && !has_min_time) args.push_back(quick_flag.data());
-  argc = static_cast<int>(args.size());
-  argv = args.data();
+  if (quick != nullptr && std::string(quick) == "1" && !has_min_time) storage.push_back(quick_flag.data());
+  storage.push_back(nullptr);
+  argc = static_cast<int>(storage.size()) - 1;
+  argv = storage.data();
+}
+
+/// True when UNIMEM_BENCH_QUICK=1: benchmarks may also shrink their size sweeps.
+inline bool quick_mode() {
+  const char* quick = std::getenv("UNIMEM_BENCH_QUICK");
+  return quick != nullptr && std::string(quick) == "1";
+}
+
+/// Runs the registered benchmarks and prints the peer table (quick mode as above).
+inline int run_with_peer_table(int argc, char** argv) {
+  std::vector<char*> args;
+  apply_quick_mode(argc, argv, args);
   ::benchmark::Initialize(&argc, argv);
   if (::benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   peer_reporter reporter;
