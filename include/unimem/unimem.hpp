@@ -16,3 +16,4 @@
 #include <unimem/dtype.hpp>
 #include <unimem/policy.hpp>
 #include <unimem/system_memory.hpp>
+#include <unimem/pcie.hpp>
