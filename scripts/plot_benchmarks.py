@@ -64,7 +64,7 @@ def load(files):
             data = json.load(fh)
         ctx = data.get("context", {})
         for k, v in ctx.items():
-            if k.startswith("unimem_") or k in ("date", "host_name", "executable"):
+            if k.startswith("unimem_") or k in ("date", "host_name", "executable", "caches"):
                 context.setdefault(k, v)
         for b in data.get("benchmarks", []):
             if b.get("run_type", "iteration") != "iteration":
@@ -290,6 +290,17 @@ def plots(plt, out_dir, context, runs):
         finish(fig, ax, "bandwidth_ratio_vs_plain", "unimem bandwidth / plain CUDA bandwidth, same path, same loop",
                "transfer size", "ratio", logy=False)
 
+    def cache_marks(prefix):
+        """(name, bytes) of the caches that bound a chase's plateaus: the GPU's L2, the CPU's caches."""
+        if prefix.startswith("gpu"):
+            l2 = int(context.get("unimem_l2_bytes", "0") or 0)
+            return [("GPU L2", l2)] if l2 > 0 else []
+        marks = []
+        for c in context.get("caches", []):
+            if c.get("type") in ("Data", "Unified"):
+                marks.append((f"L{c.get('level')}", int(c.get("size", 0))))
+        return [m for m in marks if m[1] > 0]
+
     for prefix, stem, title in (("gpu_chase/", "latency_gpu_chase", "GPU pointer chase (one thread)"),
                                 ("cpu_chase/", "latency_cpu_chase", "CPU pointer chase (one thread)")):
         data = series_rows(runs, prefix, "working_set", ["ns", "raw_ns", "cycles"])
@@ -306,6 +317,10 @@ def plots(plt, out_dir, context, runs):
                     ax.plot([x for x, _ in pts], [v["raw_ns"] for _, v in pts], linestyle="--", linewidth=0.8,
                             color=f"C{i % 10}", alpha=0.6)
             size_ticks(ax, xs_all)
+            for level, size in cache_marks(prefix):
+                ax.axvline(size, color="gray", linestyle=":", linewidth=0.8)
+                ax.annotate(level, (size, 1), xycoords=("data", "axes fraction"), xytext=(2, -12),
+                            textcoords="offset points", fontsize=7, color="gray")
             ax.set_yscale("log")
             ax.set_xlabel("working set")
             ax.set_ylabel(ylabel)

@@ -182,6 +182,11 @@ inline void add_context(const peaks& pk, const std::string& sweep) {
   benchmark::AddCustomContext("unimem_gpu", p.name);
   benchmark::AddCustomContext("unimem_integrated", p.integrated ? "1" : "0");
   benchmark::AddCustomContext("unimem_dram_peak_GBps", std::to_string(pk.dram / 1e9));
+  int l2 = 0;
+  if (cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, p.device) == cudaSuccess && l2 > 0) {
+    benchmark::AddCustomContext("unimem_l2_bytes", std::to_string(l2));
+  }
+  cudaGetLastError();
   if (pk.pcie > 0) {
     benchmark::AddCustomContext("unimem_pcie_peak_GBps", std::to_string(pk.pcie / 1e9));
     benchmark::AddCustomContext("unimem_pcie_link", pk.pcie_text);
