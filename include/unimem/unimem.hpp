@@ -27,3 +27,4 @@
 #include <unimem/copy.hpp>
 #include <unimem/pipeline.hpp>
 #include <unimem/nvtx.hpp>
+#include <unimem/pcie.hpp>

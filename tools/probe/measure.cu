@@ -11,6 +11,7 @@
 
 #include <cuda_runtime.h>
 
+#include <unimem/pcie.hpp>
 #include <unimem/unimem.hpp>
 
 #include "probe.hpp"
@@ -99,7 +100,7 @@ double alloc_free_us(memory_resource& mr, std::size_t bytes) {
 std::vector<measurement> measure(const device_profile& profile) {
   std::vector<measurement> rows;
   const double dram_peak = profile.peak_bandwidth_bytes_per_s();
-  const std::optional<double> pcie_peak = profile.integrated ? std::nullopt : pcie_peak_bytes_per_s(profile.device);
+  const std::optional<double> pcie_peak = profile.integrated ? std::nullopt : unimem::pcie_peak_bytes_per_s(profile.device);
 
   // Copies cross PCIe on a discrete GPU and stay in DRAM on an integrated one.
   auto bw_row = [&](std::string name, double gbps, bool through_host_link) {

@@ -29,9 +29,6 @@ struct measurement {
   std::string note;    ///< e.g. "skipped: hostRegisterSupported = 0"
 };
 
-/// PCIe link peak in bytes/s read from sysfs for the device, when the platform exposes it.
-std::optional<double> pcie_peak_bytes_per_s(int device);
-
 /// Runs the quick measurement table on the current device (a few seconds).
 std::vector<measurement> measure(const device_profile& profile);
 
