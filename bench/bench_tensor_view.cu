@@ -149,8 +149,8 @@ __global__ void raw_2d(float* out, std::int64_t rows, std::int64_t cols, const f
       [=](std::int64_t i, std::int64_t j) -> float& { return out[i * cols + j]; }, a, b);
 }
 
-// Row-major with a leading dimension (row pitch, in elements) per array, ld > cols: a column slice
-// or a pitched allocation (cudaMallocPitch), the raw peer of a strided_view.
+// Row-major with a leading dimension (row pitch, in elements) per array, ld > cols: a column range
+// or a pitched allocation (cudaMallocPitch), the raw peer of a pitched_view.
 __global__ void raw_2d_pitched(float* out, std::int64_t rows, std::int64_t cols, std::int64_t ld_out,
                                const float* in, std::int64_t ld_in, float a, float b) {
   affine_2d(
@@ -167,11 +167,11 @@ __global__ void raw_3d(float* out, std::int64_t c, std::int64_t h, std::int64_t 
       [=](std::int64_t k, std::int64_t i, std::int64_t j) -> float& { return out[(k * h + i) * w + j]; }, a, b);
 }
 
-// ---- kernels: views (tensor_view, strided_view, mdspan) -----------------------------------------
+// ---- kernels: views (tensor_view, pitched_view, strided_view, mdspan) ---------------------------
 //
 // One template per rank: Out/In are tensor_view<float, R> (layout_right), pitched_view<float, R>,
-// strided_view<float, R> or cuda::std::mdspan. Loop bounds come from the output's extents, as raw's come from its
-// arguments.
+// strided_view<float, R> or cuda::std::mdspan. Loop bounds come from the output's extents, as
+// raw's come from its arguments.
 
 template <class Out, class In>
 __global__ void view_1d(Out out, In in, float a, float b) {
