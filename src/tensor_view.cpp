@@ -69,6 +69,14 @@ void throw_not_contiguous(const char* what, std::size_t rank, const std::int64_t
       what, list(rank, extents), list(rank, strides)));
 }
 
+void throw_inner_stride(const char* what, std::size_t rank, const std::int64_t* extents,
+                        const std::int64_t* strides) {
+  throw std::invalid_argument(fmt::format(
+      "{}: the view with extents {} and strides {} has innermost stride {}, but a pitched_view needs contiguous "
+      "rows (innermost stride 1); use a strided_view for it",
+      what, list(rank, extents), list(rank, strides), rank == 0 ? 1 : strides[rank - 1]));
+}
+
 void throw_reshape_mismatch(const char* what, std::uint64_t from_elements, std::uint64_t to_elements) {
   throw std::invalid_argument(fmt::format(
       "{}: cannot view {} elements as a shape of {} elements; the products of the extents must match", what,

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <numeric>
 #include <stdexcept>
+#include <type_traits>
 #include <vector>
 
 #include <unimem/mdspan.hpp>
@@ -49,14 +50,14 @@ TEST(mdspan, contiguous_and_strided_views_convert) {
 
 TEST(mdspan, broadcast_and_overlapping_views_have_no_layout_stride) {
   std::vector<float> data = iota(8);
-  tensor_view<float, 2> broadcast(data.data(), {4, 3}, {0, 1});
+  strided_view<float, 2> broadcast(data.data(), {4, 3}, {0, 1});
   EXPECT_THROW((void)to_mdspan(broadcast), std::invalid_argument);
-  tensor_view<float, 2> overlapping(data.data(), {3, 3}, {1, 1});
+  strided_view<float, 2> overlapping(data.data(), {3, 3}, {1, 1});
   EXPECT_THROW((void)to_mdspan(overlapping), std::invalid_argument);
   // Unit and empty dimensions never use their stride, so any value converts.
-  tensor_view<float, 2> unit(data.data(), {1, 4}, {0, 1});
+  strided_view<float, 2> unit(data.data(), {1, 4}, {0, 1});
   EXPECT_NO_THROW((void)to_mdspan(unit));
-  tensor_view<float, 2> empty(data.data(), {0, 4}, {0, 0});
+  strided_view<float, 2> empty(data.data(), {0, 4}, {0, 0});
   EXPECT_NO_THROW((void)to_mdspan(empty));
 }
 
@@ -64,12 +65,19 @@ TEST(mdspan, mdspans_convert_back) {
   std::vector<float> data = iota(12);
   using ext = cuda::std::dextents<int, 2>;
   cuda::std::mdspan<float, ext, cuda::std::layout_left> col_major(data.data(), ext(3, 4));
-  tensor_view<float, 2> v = to_tensor_view(col_major);
+  strided_view<float, 2> v = to_tensor_view(col_major);
   EXPECT_EQ(v.stride(0), 1);
   EXPECT_EQ(v.stride(1), 3);
   EXPECT_EQ(&v(2, 3), &col_major(2, 3));
-  tensor_view<float, 2> back = to_tensor_view(to_mdspan(v.transpose(0, 1)));
+  strided_view<float, 2> back = to_tensor_view(to_mdspan(v.transpose(0, 1)));
   EXPECT_EQ(&back(3, 2), &v(2, 3));
+  // A layout_right mdspan comes back as a contiguous view.
+  using ext_right = cuda::std::dextents<std::int64_t, 2>;
+  cuda::std::mdspan<float, ext_right, cuda::std::layout_right> row_major(data.data(), ext_right(3, 4));
+  tensor_view<float, 2> dense = to_tensor_view(row_major);
+  static_assert(std::is_same_v<decltype(dense), tensor_view<float, 2>>);
+  EXPECT_EQ(&dense(2, 3), &row_major(2, 3));
+  expect_same_elements(dense, to_row_major_mdspan(dense));
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // Typed memory on the GPU: buffers and tensors over the CUDA resources, kernels indexing through
-// tensor_view (strided and sliced) and cuda::std::mdspan, DLPack device types of real CUDA memory.
+// contiguous tensor_views, strided_views (transposed, sliced, sub-boxes) and cuda::std::mdspan,
+// DLPack device types of real CUDA memory.
 // Skips without a GPU; fails instead under UNIMEM_REQUIRE_GPU=1.
 #include <cstdint>
 #include <numeric>
@@ -48,8 +49,8 @@ TEST_F(typed_gpu, device_buffers_round_trip_through_a_view_kernel_and_refuse_hos
   buffer<float> out(host.size(), mr, stream);
   EXPECT_EQ(reinterpret_cast<std::uintptr_t>(in.data()) % 256, 0U);
   in.copy_from(host.data(), host.size(), stream);
-  view_affine_2d(tensor_view<float, 2>(out.data(), rows, cols), tensor_view<const float, 2>(in.data(), rows, cols),
-                 2.0F, 1.0F, stream);
+  dense_affine_2d(tensor_view<float, 2>(out.data(), rows, cols), tensor_view<const float, 2>(in.data(), rows, cols),
+                  2.0F, 1.0F, stream);
   std::vector<float> back(host.size());
   out.copy_to(back.data(), back.size(), stream);
   stream.synchronize();
@@ -102,11 +103,18 @@ TEST_F(typed_gpu, subviews_chained_with_operator_brackets_in_a_kernel_touch_only
   cuda_stream stream;
   tensor t({6, 7, 8}, dtype::i32, mr, stream);
   device_fill(t.data(), t.size_bytes(), 0xFF);  // every int32 = -1
-  auto box = t.view<std::int32_t, 3>().subview({1, 2, 3}, {4, 3, 5});
-  view_fill_coordinates_3d(box, stream);
+  pitched_view<std::int32_t, 3> box = t.view<std::int32_t, 3>().subview({1, 2, 3}, {4, 3, 5});
+  pitched_fill_coordinates_3d(box, stream);
   std::vector<std::int32_t> back(t.size());
   t.copy_to(back.data(), t.size_bytes(), stream);
   stream.synchronize();
+  // The same box as a strided view writes the same elements.
+  device_fill(t.data(), t.size_bytes(), 0xFF);
+  view_fill_coordinates_3d(box, stream);
+  std::vector<std::int32_t> strided(t.size());
+  t.copy_to(strided.data(), t.size_bytes(), stream);
+  stream.synchronize();
+  EXPECT_EQ(strided, back);
   for (int i = 0; i < 6; ++i) {
     for (int j = 0; j < 7; ++j) {
       for (int k = 0; k < 8; ++k) {
@@ -116,6 +124,32 @@ TEST_F(typed_gpu, subviews_chained_with_operator_brackets_in_a_kernel_touch_only
       }
     }
   }
+}
+
+TEST_F(typed_gpu, contiguous_views_and_their_operator_bracket_rows_index_every_element_in_a_kernel) {
+  device_resource mr;
+  cuda_stream stream;
+  tensor t({6, 7, 9}, dtype::i32, mr, stream);
+  device_fill(t.data(), t.size_bytes(), 0xFF);
+  dense_fill_coordinates_3d(t.view<std::int32_t, 3>(), stream);  // layout_right: no strides in the kernel
+  std::vector<std::int32_t> back(t.size());
+  t.copy_to(back.data(), t.size_bytes(), stream);
+  stream.synchronize();
+  for (int i = 0; i < 6; ++i) {
+    for (int j = 0; j < 7; ++j) {
+      for (int k = 0; k < 9; ++k) {
+        ASSERT_EQ(back[static_cast<std::size_t>((i * 7 + j) * 9 + k)], i * 10000 + j * 100 + k)
+            << i << ", " << j << ", " << k;
+      }
+    }
+  }
+  // The same elements through a strided view of the whole tensor (the implicit conversion) agree.
+  device_fill(t.data(), t.size_bytes(), 0xFF);
+  view_fill_coordinates_3d(t.view<std::int32_t, 3>(), stream);
+  std::vector<std::int32_t> strided(t.size());
+  t.copy_to(strided.data(), t.size_bytes(), stream);
+  stream.synchronize();
+  EXPECT_EQ(strided, back);
 }
 
 TEST_F(typed_gpu, managed_tensors_are_written_by_the_host_and_read_by_a_kernel) {
@@ -226,6 +260,11 @@ TEST_F(typed_gpu, dlpack_imported_device_tensors_feed_kernels_but_not_the_cpu) {
   out.copy_to(back.data(), out.size_bytes(), stream);
   stream.synchronize();
   for (std::size_t i = 0; i < 64; ++i) ASSERT_EQ(back[i], host[i] + 5.0F);
+  // A dense import converts explicitly (checked on the host) to the contiguous view.
+  dense_affine_2d(out.view<float, 2>(), tensor_view<const float, 2>(in.view<const float, 2>()), 2.0F, 0.0F, stream);
+  out.copy_to(back.data(), out.size_bytes(), stream);
+  stream.synchronize();
+  for (std::size_t i = 0; i < 64; ++i) ASSERT_EQ(back[i], 2.0F * host[i]);
 }
 #endif
 

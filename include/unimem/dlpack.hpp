@@ -326,10 +326,11 @@ class dlpack_tensor {
     return true;
   }
 
-  /// @brief A typed strided view (unchecked host access, for kernels).
+  /// @brief A typed strided view (unchecked host access, for kernels). When is_contiguous() holds,
+  /// `tensor_view<T, Rank>(t.view<T, Rank>())` gives the contiguous view, which indexes faster.
   /// @throws std::invalid_argument T or Rank does not match, or T is not const for a read-only tensor
   template <class T, std::size_t Rank>
-  tensor_view<T, Rank> view() const {
+  strided_view<T, Rank> view() const {
     static_assert(has_dtype_v<T>, "unimem::dlpack_tensor::view<T, Rank>: T has no dtype (see unimem::dtype_of)");
     check_view(dtype_of_v<T>, Rank, std::is_const_v<T>, "unimem::dlpack_tensor::view");
     index_array<Rank> e;
@@ -338,12 +339,12 @@ class dlpack_tensor {
       e[d] = shape_[d];
       s[d] = strides_[d];
     }
-    return tensor_view<T, Rank>::unchecked(static_cast<T*>(data_), e, s);  // validated on import
+    return strided_view<T, Rank>::unchecked(static_cast<T*>(data_), e, s);  // validated on import
   }
   /// @brief view() for CPU code: refuses kDLCUDA memory.
   /// @throws host_access_error device memory
   template <class T, std::size_t Rank>
-  tensor_view<T, Rank> host_view() const {
+  strided_view<T, Rank> host_view() const {
     if (!host_accessible() && size_ != 0) {
       throw host_access_error("unimem::dlpack_tensor::host_view: the tensor is kDLCUDA device memory (device " +
                               std::to_string(device_id_) +

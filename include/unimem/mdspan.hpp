@@ -26,7 +26,8 @@
 
 namespace unimem {
 
-/// @brief The mdspan a tensor_view converts to: same element type, int64 extents, any strides.
+/// @brief The mdspan a view of either layout converts to: same element type, int64 extents, any
+/// strides.
 template <class T, std::size_t Rank>
 using strided_mdspan = cuda::std::mdspan<T, cuda::std::dextents<std::int64_t, Rank>, cuda::std::layout_stride>;
 
@@ -78,11 +79,11 @@ std::array<std::int64_t, Rank> mdspan_strides(const index_array<Rank>& extents, 
 
 }  // namespace detail
 
-/// @brief The mdspan over the same elements (layout_stride). Host only; pass the result to a
-/// kernel by value.
+/// @brief The mdspan over the same elements (layout_stride), from a view of either layout. Host
+/// only; pass the result to a kernel by value.
 /// @throws std::invalid_argument a broadcast (stride 0) or overlapping view
-template <class T, std::size_t Rank>
-strided_mdspan<T, Rank> to_mdspan(const tensor_view<T, Rank>& v) {
+template <class T, std::size_t Rank, class Layout>
+strided_mdspan<T, Rank> to_mdspan(const tensor_view<T, Rank, Layout>& v) {
   using extents_t = cuda::std::dextents<std::int64_t, Rank>;
   const std::array<std::int64_t, Rank> strides = detail::mdspan_strides(v.extents(), v.strides());
   cuda::std::array<std::int64_t, Rank> e{};
@@ -94,23 +95,24 @@ strided_mdspan<T, Rank> to_mdspan(const tensor_view<T, Rank>& v) {
   return strided_mdspan<T, Rank>(v.data(), cuda::std::layout_stride::mapping<extents_t>(extents_t(e), s));
 }
 
-/// @brief The mdspan of a contiguous view with layout_right, whose indexing needs no stride loads.
-/// @throws std::invalid_argument the view is not contiguous
-template <class T, std::size_t Rank>
-row_major_mdspan<T, Rank> to_row_major_mdspan(const tensor_view<T, Rank>& v) {
+/// @brief The layout_right mdspan of a contiguous view, whose indexing needs no stride loads.
+/// @throws std::invalid_argument a strided view that is not contiguous
+template <class T, std::size_t Rank, class Layout>
+row_major_mdspan<T, Rank> to_row_major_mdspan(const tensor_view<T, Rank, Layout>& v) {
   if (!v.is_contiguous()) {
-    detail::throw_not_contiguous("unimem::to_row_major_mdspan", Rank, &v.extents()[0], &v.strides()[0]);
+    const index_array<Rank> s = v.strides();
+    detail::throw_not_contiguous("unimem::to_row_major_mdspan", Rank, &v.extents()[0], &s[0]);
   }
   cuda::std::array<std::int64_t, Rank> e{};
   for (std::size_t d = 0; d < Rank; ++d) e[d] = v.extent(d);
   return row_major_mdspan<T, Rank>(v.data(), cuda::std::dextents<std::int64_t, Rank>(e));
 }
 
-/// @brief A tensor_view of an mdspan with any strided layout (layout_right, layout_left,
-/// layout_stride) and the default accessor.
-/// @throws std::invalid_argument, std::overflow_error as tensor_view's constructor
+/// @brief A strided_view of an mdspan with any strided layout (layout_left, layout_stride) and the
+/// default accessor.
+/// @throws std::invalid_argument, std::overflow_error as strided_view's constructor
 template <class T, class Extents, class Layout>
-tensor_view<T, Extents::rank()> to_tensor_view(
+strided_view<T, Extents::rank()> to_tensor_view(
     const cuda::std::mdspan<T, Extents, Layout, cuda::std::default_accessor<T>>& m) {
   constexpr std::size_t rank = Extents::rank();
   index_array<rank> e;
@@ -119,7 +121,18 @@ tensor_view<T, Extents::rank()> to_tensor_view(
     e[d] = static_cast<std::int64_t>(m.extent(d));
     s[d] = static_cast<std::int64_t>(m.stride(d));
   }
-  return tensor_view<T, rank>(m.data_handle(), e, s);
+  return strided_view<T, rank>(m.data_handle(), e, s);
+}
+
+/// @brief The contiguous tensor_view of a layout_right mdspan.
+/// @throws std::overflow_error as tensor_view's constructor
+template <class T, class Extents>
+tensor_view<T, Extents::rank()> to_tensor_view(
+    const cuda::std::mdspan<T, Extents, cuda::std::layout_right, cuda::std::default_accessor<T>>& m) {
+  constexpr std::size_t rank = Extents::rank();
+  index_array<rank> e;
+  for (std::size_t d = 0; d < rank; ++d) e[d] = static_cast<std::int64_t>(m.extent(d));
+  return tensor_view<T, rank>(m.data_handle(), e);
 }
 
 }  // namespace unimem

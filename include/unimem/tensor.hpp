@@ -61,8 +61,8 @@ class tensor {
   stream_view stream() const noexcept { return storage_.stream(); }
   void set_stream(stream_view stream) noexcept { storage_.set_stream(stream); }
 
-  /// @brief A typed view for kernels (unchecked host access). T must match element_type() and
-  /// Rank must match rank().
+  /// @brief A typed, contiguous (layout_right) view for kernels (unchecked host access). T must
+  /// match element_type() and Rank must match rank().
   /// @throws std::invalid_argument T or Rank does not match
   template <class T, std::size_t Rank>
   tensor_view<T, Rank> view() {
@@ -116,8 +116,7 @@ class tensor {
     index_array<Rank> e;
     for (std::size_t d = 0; d < Rank; ++d) e[d] = shape_[d];
     // The shape was validated when the tensor was made, so the unchecked path is safe.
-    return tensor_view<T, Rank>::unchecked(static_cast<T*>(const_cast<void*>(p)), e,
-                                           tensor_view<T, Rank>::row_major_strides(e));
+    return tensor_view<T, Rank>::unchecked(static_cast<T*>(const_cast<void*>(p)), e);
   }
 
   buffer<std::byte> storage_;
