@@ -16,3 +16,5 @@
 #include <unimem/dtype.hpp>
 #include <unimem/policy.hpp>
 #include <unimem/system_memory.hpp>
+#include <unimem/dmabuf.hpp>
+#include <unimem/frame_ring.hpp>
