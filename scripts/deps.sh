@@ -62,7 +62,8 @@ unimem_build() {
   local gen=()
   command -v ninja >/dev/null 2>&1 && gen=(-G Ninja)
   if [ -n "${UNIMEM_CUDA_ARCHITECTURES:-}" ]; then set -- "$@" "-DCMAKE_CUDA_ARCHITECTURES=${UNIMEM_CUDA_ARCHITECTURES}"; fi
-  cmake -S "$UNIMEM_ROOT" -B "$dir" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release "$@" >"$dir.configure.log" 2>&1 ||
-    { cat "$dir.configure.log"; echo "unimem: cmake configure failed (log above)" >&2; return 1; }
+  mkdir -p "$dir"
+  cmake -S "$UNIMEM_ROOT" -B "$dir" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release "$@" >"$dir/configure.log" 2>&1 ||
+    { cat "$dir/configure.log"; echo "unimem: cmake configure failed (log above)" >&2; return 1; }
   cmake --build "$dir" --parallel "${UNIMEM_JOBS:-$(nproc)}"
 }

@@ -28,3 +28,5 @@
 #include <unimem/pipeline.hpp>
 #include <unimem/nvtx.hpp>
 #include <unimem/pcie.hpp>
+#include <unimem/dmabuf.hpp>
+#include <unimem/frame_ring.hpp>
