@@ -39,7 +39,8 @@ if [ $failed = 0 ]; then
   step "ctest (UNIMEM_REQUIRE_GPU=1)" ctest.log env UNIMEM_REQUIRE_GPU=1 ctest --test-dir "$build" --output-on-failure --parallel 4 --timeout 600
   # Negative tests provoke CUDA API errors on purpose (foreign pointers, 1 EiB requests), so API
   # errors are not reported; memory errors and device-memory leaks are.
-  step "compute-sanitizer memcheck" memcheck.log env UNIMEM_REQUIRE_GPU=1 compute-sanitizer --tool memcheck \
+  step "compute-sanitizer memcheck" memcheck.log env UNIMEM_REQUIRE_GPU=1 timeout "${UNIMEM_SANITIZER_TIMEOUT:-420}" \
+    compute-sanitizer --tool memcheck \
     --leak-check full --report-api-errors no --error-exitcode 1 \
     "$build/tests/unimem_tests" --gtest_brief=1 ${UNIMEM_SANITIZER_FILTER:+--gtest_filter=$UNIMEM_SANITIZER_FILTER}
   step "unimem-probe" probe.txt "$build/tools/probe/unimem-probe" --json-out "$logs/probe.json"
