@@ -64,7 +64,9 @@ struct raw_pair {
   std::function<void(void*, std::size_t)> free;
 };
 
-void* checked_ptr(cudaError_t err, void* p, const char* call) {
+// `p` by reference: it must be read after the call has filled it, and argument evaluation order
+// is unspecified.
+void* checked_ptr(cudaError_t err, void* const& p, const char* call) {
   check(err, call);
   return p;
 }

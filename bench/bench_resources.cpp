@@ -25,7 +25,9 @@ struct raw_pair {
   std::function<void(void*)> free;
 };
 
-void* or_null(cudaError_t err, void* p) { return err == cudaSuccess ? p : nullptr; }
+// `p` by reference: it must be read after the call has filled it, and argument evaluation order
+// is unspecified.
+void* or_null(cudaError_t err, void* const& p) { return err == cudaSuccess ? p : nullptr; }
 
 void alloc_free_vs_raw(benchmark::State& state, bool needs_gpu,
                        const std::function<std::unique_ptr<unimem::memory_resource>()>& make, const raw_pair& raw) {

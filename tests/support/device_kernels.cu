@@ -61,6 +61,15 @@ std::size_t device_count_mismatches(const void* p, std::size_t n, std::uint8_t v
   return static_cast<std::size_t>(host);
 }
 
+void warm_up_cuda() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) == cudaSuccess && n > 0) {
+    cudaFree(nullptr);
+  } else {
+    cudaGetLastError();
+  }
+}
+
 void copy_to_host(void* dst, const void* src, std::size_t n) {
   check(cudaMemcpy(dst, src, n, cudaMemcpyDefault), "cudaMemcpy(to host)");
 }

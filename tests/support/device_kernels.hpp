@@ -14,6 +14,10 @@ void device_fill(void* p, std::size_t n, std::uint8_t value);
 /// Kernel counts bytes of `p` in [0, n) that differ from `value`; synchronises; throws on failure.
 std::size_t device_count_mismatches(const void* p, std::size_t n, std::uint8_t value);
 
+/// Creates the CUDA context when a GPU is present (no-op otherwise). Tests that count descriptors
+/// or mappings call it first: the driver opens its device files on first use.
+void warm_up_cuda();
+
 /// cudaMemcpy wrappers that throw cuda_error, for checking memory the host cannot touch.
 void copy_to_host(void* dst, const void* src, std::size_t n);
 void copy_to_device(void* dst, const void* src, std::size_t n);
