@@ -1,0 +1,113 @@
+/// @file planner.hpp
+/// @brief Static memory planning: tensors with known lifetimes get offsets in one arena.
+///
+/// The problem is offline dynamic storage allocation (NP-hard). The lower bound is the largest
+/// number of bytes live at any one time; a plan that reaches it wastes nothing. `plan_memory` runs
+/// a portfolio of greedy placements (greedy-by-size after Pisarchyk & Lee 2020, first-fit and
+/// best-fit, greedy-by-breadth, ...) and, when none reaches the lower bound, a bounded branch-and-
+/// bound search over "canonical" placements (every tensor rests on a tensor below it or on offset
+/// 0, in the spirit of Moffitt's MiniMalloc, 2023) that keeps the best arena found. The search has
+/// a deterministic work budget, so the same input always gives the same plan. See docs/planning.md
+/// for the measured results.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <iosfwd>
+#include <limits>
+#include <string>
+#include <vector>
+
+namespace unimem {
+
+/// @brief One tensor to place: `bytes` live from op `first_op` through op `last_op` inclusive.
+struct tensor_lifetime {
+  std::size_t bytes = 0;
+  std::size_t first_op = 0;
+  std::size_t last_op = 0;    ///< inclusive; must be >= first_op
+  std::size_t alignment = 1;  ///< the planned offset is a multiple of this (a power of two)
+};
+
+/// @brief How hard `plan_memory` tries.
+struct plan_options {
+  /// @brief Work budget of the improvement search, in search nodes. 0 keeps the best greedy
+  /// placement. The default costs at most tens of milliseconds on graphs of a few thousand tensors.
+  std::size_t search_nodes = 200000;
+  /// @brief Above this many tensors only the greedy portfolio runs (the search needs per-op state).
+  std::size_t search_max_tensors = 20000;
+  /// @brief Work allowed for the greedy portfolio, in tensor plus neighbour visits (one greedy
+  /// run costs tensors + 2 x time-overlapping pairs). Greedy-by-size always runs if one run fits;
+  /// the other members run while the total fits. An input whose single run would not fit is
+  /// planned by a sweep in time order with best-fit reuse instead, O(n log n) whatever the
+  /// overlap. The default keeps 100 000 tensors under 100 ms.
+  std::uint64_t max_greedy_work = 4000000;
+};
+
+/// @brief Offsets for every tensor in one arena.
+struct memory_plan {
+  std::vector<std::size_t> offsets;    ///< offsets[i] belongs to tensors[i]
+  std::size_t arena_bytes = 0;         ///< max over tensors of offset + bytes
+  std::size_t lower_bound_bytes = 0;   ///< max over time of live bytes: no plan can be smaller
+  std::size_t arena_alignment = 1;     ///< the arena's base must be aligned to this (max alignment)
+  std::string method;                  ///< the placement that won, e.g. "greedy-by-size" or "search"
+
+  /// @brief arena_bytes / lower_bound_bytes (1.0 for an empty plan).
+  double ratio() const noexcept {
+    return lower_bound_bytes == 0 ? 1.0
+                                  : static_cast<double>(arena_bytes) / static_cast<double>(lower_bound_bytes);
+  }
+  /// @brief True when the arena equals the lower bound, so no plan can do better.
+  bool optimal() const noexcept { return arena_bytes == lower_bound_bytes; }
+};
+
+/// @brief Largest number of bytes live at one time (tensors of 0 bytes count for nothing).
+/// @throws std::invalid_argument for a tensor with last_op < first_op
+std::size_t lower_bound_bytes(const std::vector<tensor_lifetime>& tensors);
+
+/// @brief Bytes needed without reuse: the sum of all tensors' bytes, each padded to its alignment.
+/// @throws std::overflow_error when the sum does not fit in std::size_t
+std::size_t naive_bytes(const std::vector<tensor_lifetime>& tensors);
+
+/// @brief Plans the tensors into one arena: greedy portfolio plus bounded search (see the file's
+/// description). Deterministic.
+/// @throws std::invalid_argument for last_op < first_op or an alignment that is 0 or not a power
+///         of two, naming the tensor
+memory_plan plan_memory(const std::vector<tensor_lifetime>& tensors, const plan_options& options = {});
+
+/// @brief Plain greedy-by-size with best fit (Pisarchyk & Lee 2020), the baseline that
+/// plan_memory improves on. Exposed for comparisons and benchmarks.
+/// @throws std::invalid_argument as plan_memory does
+memory_plan plan_greedy_by_size(const std::vector<tensor_lifetime>& tensors);
+
+/// @brief Result of validate_plan: `ok`, or what is wrong and which tensors are involved.
+struct plan_check {
+  static constexpr std::size_t none = std::numeric_limits<std::size_t>::max();
+  bool ok = true;
+  std::string message;          ///< empty when ok
+  std::size_t first = none;     ///< the offending tensor
+  std::size_t second = none;    ///< the tensor it collides with, when there is one
+  explicit operator bool() const noexcept { return ok; }
+};
+
+/// @brief Checks a plan: one offset per tensor, each offset aligned, each tensor inside the
+/// arena, and no two tensors that are live at the same time overlapping in address. O(n log n).
+plan_check validate_plan(const std::vector<tensor_lifetime>& tensors, const memory_plan& plan);
+
+/// @brief Reads a lifetimes CSV (`tensor,first_op,last_op,bytes`, live first_op..last_op
+/// inclusive). `source` names the input in error messages.
+/// @throws std::runtime_error naming the source and line for malformed input
+std::vector<tensor_lifetime> parse_lifetimes_csv(std::istream& in, const std::string& source = "<stream>");
+
+/// @brief Reads an allocation trace (`op,id,bytes,stream`, op `a` or `f`): each allocation becomes
+/// a tensor live from its allocate event to its free event, time being the event's index. An
+/// allocation never freed lives to the end of the trace.
+/// @throws std::runtime_error naming the source and line for malformed input, a free of an unknown
+///         id, or an id allocated twice without a free
+std::vector<tensor_lifetime> parse_alloc_trace(std::istream& in, const std::string& source = "<stream>");
+
+/// @brief Reads either format from a file, plain or gzip-compressed; the header line tells the
+/// format apart.
+/// @throws std::runtime_error when the file cannot be read or its header is neither format
+std::vector<tensor_lifetime> load_tensor_lifetimes(const std::string& path);
+
+}  // namespace unimem

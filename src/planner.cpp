@@ -1,0 +1,836 @@
+// Static memory planner: greedy portfolio + bounded canonical search. See include/unimem/planner.hpp
+// and docs/planning.md.
+#include <unimem/planner.hpp>
+
+#include <algorithm>
+#include <cstring>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <memory>
+#include <numeric>
+#include <set>
+#include <stdexcept>
+#include <utility>
+
+#include <fmt/format.h>
+
+namespace unimem {
+namespace {
+
+using index_t = std::uint32_t;
+constexpr std::size_t unplaced = std::numeric_limits<std::size_t>::max();
+
+std::size_t align_up(std::size_t v, std::size_t a) noexcept { return (v + a - 1) & ~(a - 1); }
+
+void check_input(const std::vector<tensor_lifetime>& tensors, const char* call) {
+  if (tensors.size() >= std::numeric_limits<index_t>::max()) {
+    throw std::invalid_argument(fmt::format("unimem::{}: {} tensors; at most {} can be planned at once",
+                                            call, tensors.size(), std::numeric_limits<index_t>::max() - 1));
+  }
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    const auto& t = tensors[i];
+    if (t.last_op < t.first_op) {
+      throw std::invalid_argument(fmt::format(
+          "unimem::{}: tensor {} has last_op {} < first_op {}; last_op is inclusive, so a tensor used by "
+          "one op has last_op == first_op",
+          call, i, t.last_op, t.first_op));
+    }
+    if (t.alignment == 0 || (t.alignment & (t.alignment - 1)) != 0) {
+      throw std::invalid_argument(fmt::format(
+          "unimem::{}: tensor {} has alignment {}; use a power of two (1 for none)", call, i, t.alignment));
+    }
+    if (t.bytes > std::numeric_limits<std::size_t>::max() / 4) {
+      throw std::invalid_argument(fmt::format("unimem::{}: tensor {} has {} bytes, more than any arena can hold",
+                                              call, i, t.bytes));
+    }
+  }
+}
+
+/// Sorts `idx` stably by key(i), ascending: LSD radix sort on 11-bit digits, skipping digits in
+/// which all keys agree. Linear time, which matters at 100 000 tensors.
+template <class Key>
+void radix_sort(std::vector<index_t>& idx, Key key) {
+  const std::size_t n = idx.size();
+  if (n < 64) {
+    std::stable_sort(idx.begin(), idx.end(), [&](index_t a, index_t b) { return key(a) < key(b); });
+    return;
+  }
+  std::vector<std::pair<std::uint64_t, index_t>> a(n), b(n);
+  std::uint64_t any = 0, all = ~std::uint64_t{0};
+  for (std::size_t i = 0; i < n; ++i) {
+    a[i] = {static_cast<std::uint64_t>(key(idx[i])), idx[i]};
+    any |= a[i].first;
+    all &= a[i].first;
+  }
+  constexpr int bits = 11;
+  constexpr std::uint64_t mask = (1u << bits) - 1;
+  std::vector<std::size_t> count(std::size_t{1} << bits);
+  for (int shift = 0; shift < 64; shift += bits) {
+    if ((((any ^ all) >> shift) & mask) == 0) continue;  // every key has the same digit here
+    std::fill(count.begin(), count.end(), 0);
+    for (const auto& x : a) ++count[(x.first >> shift) & mask];
+    std::size_t sum = 0;
+    for (auto& c : count) {
+      const std::size_t here = c;
+      c = sum;
+      sum += here;
+    }
+    for (const auto& x : a) b[count[(x.first >> shift) & mask]++] = x;
+    a.swap(b);
+  }
+  for (std::size_t i = 0; i < n; ++i) idx[i] = a[i].second;
+}
+
+/// The tensors with bytes > 0, in order of first_op, their lifetimes compressed to "sections":
+/// the distinct first_op values. Two tensors overlap in time iff they share a section, because
+/// the later of two overlapping starts lies inside both lifetimes.
+struct problem {
+  std::size_t n = 0;
+  std::vector<std::size_t> original;  // problem index -> caller's index
+  std::vector<std::size_t> size, align;
+  std::vector<index_t> s, e;          // sections [s, e], inclusive
+  std::vector<index_t> section_begin; // tensors starting in section t: [section_begin[t], section_begin[t+1])
+  index_t sections = 0;
+  std::size_t lower_bound = 0;
+  std::size_t max_alignment = 1;
+  std::uint64_t overlap_pairs = 0;
+  // Conflict graph (tensors that overlap in time) in CSR form; built on demand.
+  std::vector<std::uint64_t> adj_begin;
+  std::vector<index_t> adj;
+
+  std::size_t degree(index_t i) const { return static_cast<std::size_t>(adj_begin[i + 1] - adj_begin[i]); }
+  const index_t* neighbours(index_t i) const { return adj.data() + adj_begin[i]; }
+  index_t duration(index_t i) const { return e[i] - s[i]; }
+};
+
+problem make_problem(const std::vector<tensor_lifetime>& tensors) {
+  problem p;
+  std::vector<index_t> ids;
+  ids.reserve(tensors.size());
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    p.max_alignment = std::max(p.max_alignment, tensors[i].alignment);
+    if (tensors[i].bytes != 0) ids.push_back(static_cast<index_t>(i));
+  }
+  radix_sort(ids, [&](index_t i) { return tensors[i].first_op; });
+  p.n = ids.size();
+  p.original.assign(ids.begin(), ids.end());
+  p.size.resize(p.n);
+  p.align.resize(p.n);
+  p.s.resize(p.n);
+  p.e.resize(p.n);
+  std::vector<std::size_t> starts;
+  for (std::size_t k = 0; k < p.n; ++k) {
+    const auto& t = tensors[ids[k]];
+    p.size[k] = t.bytes;
+    p.align[k] = t.alignment;
+    if (starts.empty() || starts.back() != t.first_op) {
+      starts.push_back(t.first_op);
+      p.section_begin.push_back(static_cast<index_t>(k));
+    }
+    p.s[k] = static_cast<index_t>(starts.size() - 1);
+  }
+  p.sections = static_cast<index_t>(starts.size());
+  p.section_begin.push_back(static_cast<index_t>(p.n));
+  // Last section of each tensor: the last start <= last_op, found by a sweep in order of last_op.
+  std::vector<index_t> by_last(p.n);
+  std::iota(by_last.begin(), by_last.end(), index_t{0});
+  radix_sort(by_last, [&](index_t k) { return tensors[p.original[k]].last_op; });
+  std::size_t sec = 0;
+  for (index_t k : by_last) {
+    const std::size_t last = tensors[p.original[k]].last_op;
+    while (sec + 1 < starts.size() && starts[sec + 1] <= last) ++sec;
+    p.e[k] = static_cast<index_t>(sec);
+  }
+  // Live bytes and live counts per section with difference arrays.
+  std::vector<std::size_t> bytes_diff(p.sections + 1, 0);
+  std::vector<std::uint64_t> ending_before(p.sections + 1, 0);
+  for (std::size_t k = 0; k < p.n; ++k) {
+    bytes_diff[p.s[k]] += p.size[k];
+    bytes_diff[p.e[k] + 1] -= p.size[k];  // modular arithmetic: the running sum is exact
+    ++ending_before[p.e[k] + 1];
+  }
+  std::size_t live = 0;
+  std::uint64_t started_before = 0, ended_before = 0;
+  for (index_t t = 0; t < p.sections; ++t) {
+    live += bytes_diff[t];
+    p.lower_bound = std::max(p.lower_bound, live);
+    ended_before += ending_before[t];
+    // Pairs first meeting at section t: a starter with every older live tensor, and starters among
+    // themselves.
+    const std::uint64_t starting = p.section_begin[t + 1] - p.section_begin[t];
+    const std::uint64_t older_live = started_before - ended_before;
+    p.overlap_pairs += starting * older_live + starting * (starting - 1) / 2;
+    started_before += starting;
+  }
+  return p;
+}
+
+/// Builds the conflict graph by a sweep over sections (two passes: degrees, then fill).
+void build_conflicts(problem& p) {
+  p.adj_begin.assign(p.n + 1, 0);
+  std::vector<std::uint64_t> fill;
+  std::vector<index_t> active;
+  for (int pass = 0; pass < 2; ++pass) {
+    active.clear();
+    for (index_t t = 0; t < p.sections; ++t) {
+      active.erase(std::remove_if(active.begin(), active.end(), [&](index_t a) { return p.e[a] < t; }),
+                   active.end());
+      const index_t first = p.section_begin[t], last = p.section_begin[t + 1];
+      for (index_t k = first; k < last; ++k) {
+        if (pass == 0) {
+          p.adj_begin[k + 1] += active.size() + (last - first) - 1;
+          for (index_t a : active) ++p.adj_begin[a + 1];
+        } else {
+          for (index_t a : active) {
+            p.adj[fill[k]++] = a;
+            p.adj[fill[a]++] = k;
+          }
+          for (index_t j = k + 1; j < last; ++j) {
+            p.adj[fill[k]++] = j;
+            p.adj[fill[j]++] = k;
+          }
+        }
+      }
+      for (index_t k = first; k < last; ++k) active.push_back(k);
+    }
+    if (pass == 0) {
+      for (index_t k = 0; k < p.n; ++k) p.adj_begin[k + 1] += p.adj_begin[k];
+      p.adj.resize(p.adj_begin[p.n]);
+      fill.assign(p.adj_begin.begin(), p.adj_begin.end() - 1);
+    }
+  }
+}
+
+std::size_t arena_of(const problem& p, const std::vector<std::size_t>& off) {
+  std::size_t a = 0;
+  for (std::size_t k = 0; k < p.n; ++k) a = std::max(a, off[k] + p.size[k]);
+  return a;
+}
+
+enum class fit { best, first };
+
+/// Places tensors in `order`, each at the best-fitting (or lowest) gap left by the already placed
+/// tensors it overlaps in time; on top of them when no gap fits.
+std::vector<std::size_t> greedy(const problem& p, const std::vector<index_t>& order, fit rule) {
+  std::vector<std::pair<std::size_t, std::size_t>> range(p.n, {unplaced, 0});  // [offset, end)
+  std::vector<std::pair<std::size_t, std::size_t>> busy;
+  for (index_t k : order) {
+    busy.clear();
+    const index_t* nb = p.neighbours(k);
+    for (std::size_t x = 0, d = p.degree(k); x < d; ++x) {
+      const auto& r = range[nb[x]];
+      if (r.first != unplaced) busy.push_back(r);
+    }
+    std::sort(busy.begin(), busy.end());
+    const std::size_t need = p.size[k], a = p.align[k];
+    std::size_t prev_end = 0, best = unplaced, best_slack = unplaced;
+    for (const auto& [lo, hi] : busy) {
+      const std::size_t start = align_up(prev_end, a);
+      if (lo >= start && lo - start >= need) {
+        const std::size_t slack = lo - start - need;
+        if (slack < best_slack) {
+          best = start;
+          best_slack = slack;
+          if (rule == fit::first || slack == 0) break;
+        }
+      }
+      prev_end = std::max(prev_end, hi);
+    }
+    const std::size_t o = best != unplaced ? best : align_up(prev_end, a);
+    range[k] = {o, o + need};
+  }
+  std::vector<std::size_t> off(p.n);
+  for (std::size_t k = 0; k < p.n; ++k) off[k] = range[k].first;
+  return off;
+}
+
+/// Lowers every tensor, in order of offset, onto the highest tensor below it that it overlaps in
+/// time (or to 0). Never raises a tensor, so the arena never grows.
+void settle(const problem& p, std::vector<std::size_t>& off) {
+  std::vector<index_t> order(p.n);
+  std::iota(order.begin(), order.end(), index_t{0});
+  radix_sort(order, [&](index_t k) { return off[k]; });
+  std::vector<char> done(p.n, 0);
+  for (index_t k : order) {
+    std::size_t floor = 0;
+    const index_t* nb = p.neighbours(k);
+    for (std::size_t x = 0, d = p.degree(k); x < d; ++x) {
+      const index_t j = nb[x];
+      if (done[j]) floor = std::max(floor, off[j] + p.size[j]);
+    }
+    off[k] = std::min(off[k], align_up(floor, p.align[k]));
+    done[k] = 1;
+  }
+}
+
+/// Time-order sweep with best-fit reuse of freed ranges, like an allocator replaying the program.
+/// O(n log n) whatever the overlap, so it stands in for greedy-by-size on huge, dense inputs.
+std::vector<std::size_t> sweep_best_fit(const problem& p) {
+  std::vector<index_t> order(p.n);
+  std::iota(order.begin(), order.end(), index_t{0});
+  std::sort(order.begin(), order.end(), [&](index_t x, index_t y) {
+    return p.s[x] != p.s[y] ? p.s[x] < p.s[y] : p.size[x] > p.size[y];
+  });
+  std::vector<index_t> by_end = order;
+  std::sort(by_end.begin(), by_end.end(), [&](index_t x, index_t y) { return p.e[x] < p.e[y]; });
+  std::map<std::size_t, std::size_t> free_by_offset;           // offset -> bytes
+  std::set<std::pair<std::size_t, std::size_t>> free_by_size;  // (bytes, offset)
+  std::size_t top = 0;
+  std::vector<std::size_t> off(p.n, 0);
+  auto release = [&](std::size_t o, std::size_t b) {
+    auto next = free_by_offset.lower_bound(o);
+    if (next != free_by_offset.end() && next->first == o + b) {
+      b += next->second;
+      free_by_size.erase({next->second, next->first});
+      next = free_by_offset.erase(next);
+    }
+    if (next != free_by_offset.begin()) {
+      auto prev = std::prev(next);
+      if (prev->first + prev->second == o) {
+        o = prev->first;
+        b += prev->second;
+        free_by_size.erase({prev->second, prev->first});
+        free_by_offset.erase(prev);
+      }
+    }
+    if (o + b == top) {
+      top = o;  // give the space back to the top so a later big tensor can grow from there
+      return;
+    }
+    free_by_offset.emplace(o, b);
+    free_by_size.emplace(b, o);
+  };
+  std::size_t freed = 0;
+  for (index_t k : order) {
+    while (freed < by_end.size() && p.e[by_end[freed]] < p.s[k]) {
+      const index_t j = by_end[freed++];
+      release(off[j], p.size[j]);
+    }
+    const std::size_t need = p.size[k], a = p.align[k];
+    bool placed = false;
+    for (auto it = free_by_size.lower_bound({need, 0}); it != free_by_size.end(); ++it) {
+      const std::size_t o = it->second, b = it->first, start = align_up(o, a);
+      if (start - o + need > b) continue;
+      free_by_size.erase(it);
+      free_by_offset.erase(o);
+      off[k] = start;
+      if (start > o) {
+        free_by_offset.emplace(o, start - o);
+        free_by_size.emplace(start - o, o);
+      }
+      if (start + need < o + b) {
+        free_by_offset.emplace(start + need, o + b - start - need);
+        free_by_size.emplace(o + b - start - need, start + need);
+      }
+      placed = true;
+      break;
+    }
+    if (!placed) {
+      const std::size_t start = align_up(top, a);
+      if (start > top) {
+        free_by_offset.emplace(top, start - top);
+        free_by_size.emplace(start - top, top);
+      }
+      off[k] = start;
+      top = start + need;
+    }
+  }
+  return off;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bounded canonical search (after Moffitt, "MiniMalloc", ASPLOS 2023).
+//
+// Any plan can be "settled" (see settle()) without growing; in a settled plan sorted by offset,
+// each tensor's offset is the highest end among the tensors it overlaps that come before it. The
+// search builds plans in that form, tensor by tensor at nondecreasing offsets, each on top of its
+// already placed time-neighbours (its "level" lo). At each node only tensors at the lowest level
+// L are candidates (MiniMalloc's canonical order); the test suite checks against brute force on
+// thousands of small instances that this loses no optimum. Placing a then b at the same level
+// when they do not overlap in time gives the same state as b then a, so once a branch has been
+// explored its tensor "sleeps" at that level (a sleep set) for its siblings and their subtrees;
+// a sleeper must have been raised above L before the search moves above L.
+//
+// Pruning with capacity C: at section t, rem[t] bytes of unplaced tensors live there all go above
+// the tensor just placed (when it covers t) and above L, so end + rem[t] <= C at the sections the
+// new tensor covers, and L + max_t rem[t] <= C everywhere; and every tensor must fit above its own
+// level. Sizes are padded to each tensor's alignment, which keeps the search exact when all
+// tensors share one alignment and makes it a heuristic (still valid) when they differ.
+class canonical_search {
+ public:
+  canonical_search(const problem& p, const std::vector<index_t>& branch_order)
+      : p_(p), rank_(p.n), by_rank_(branch_order), lo_(p.n, 0), placed_(p.n, 0),
+        off_(p.n, 0), padded_(p.n), rem_(p.sections, 0) {
+    for (index_t k = 0; k < p.n; ++k) {
+      padded_[k] = align_up(p.size[k], p.align[k]);
+      slack_ = std::max(slack_, padded_[k] - p.size[k]);
+    }
+    for (std::size_t r = 0; r < p.n; ++r) rank_[by_rank_[r]] = static_cast<index_t>(r);
+    leaves_ = 1;
+    while (leaves_ < p.n) leaves_ <<= 1;
+    lo_tree_.assign(2 * leaves_, infinite);
+    for (std::size_t r = 0; r < p.n; ++r) lo_tree_[leaves_ + r] = 0;
+    for (std::size_t v = leaves_ - 1; v >= 1; --v) lo_tree_[v] = std::min(lo_tree_[2 * v], lo_tree_[2 * v + 1]);
+    sec_leaves_ = 1;
+    while (sec_leaves_ < p.sections) sec_leaves_ <<= 1;
+    rem_max_.assign(2 * sec_leaves_, 0);
+    rem_add_.assign(2 * sec_leaves_, 0);
+    for (index_t k = 0; k < p.n; ++k) {
+      for (index_t t = p.s[k]; t <= p.e[k]; ++t) rem_[t] += padded_[k];
+    }
+    for (index_t t = 0; t < p.sections; ++t) rem_max_[sec_leaves_ + t] = static_cast<std::int64_t>(rem_[t]);
+    for (std::size_t v = sec_leaves_ - 1; v >= 1; --v) rem_max_[v] = std::max(rem_max_[2 * v], rem_max_[2 * v + 1]);
+  }
+
+  /// Searches for plans with arena <= capacity, keeping the smallest; stops at `target` or when
+  /// `node_budget` placements have been tried. Returns true when a plan was found.
+  /// Resumes where the previous run stopped (the capacity only ever drops, so what was pruned
+  /// stays pruned).
+  bool run(std::size_t capacity, std::size_t target, std::size_t node_budget) {
+    capacity_ = std::min(capacity_, capacity);
+    target_ = target;
+    budget_ = node_budget;
+    found_ = false;
+    dfs();
+    return found_;
+  }
+
+  const std::vector<std::size_t>& best() const { return best_off_; }
+  std::size_t best_arena() const { return best_arena_; }
+  std::size_t nodes() const { return nodes_; }
+  /// True when the whole canonical space has been searched: no plan below the capacity exists.
+  bool finished() const { return started_ && stack_.empty(); }
+
+ private:
+  static constexpr std::size_t infinite = std::numeric_limits<std::size_t>::max();
+
+  struct undo_entry {
+    enum kind_t : std::uint8_t { lo, tree } kind;
+    index_t index;
+    std::size_t value;
+  };
+
+  struct frame {
+    std::size_t level;
+    std::size_t next_rank;      // branch candidates are tried in rank order
+    std::size_t undo_mark;      // undo log size before the current child's placement
+    std::size_t arena;          // arena of the placed tensors at this node
+    std::vector<index_t> slept; // tensors this frame put to sleep
+    index_t child = 0;
+    bool child_active = false;
+  };
+
+  void set_tree(index_t k, std::size_t v, bool log) {
+    std::size_t leaf = leaves_ + rank_[k];
+    if (log) undo_.push_back({undo_entry::tree, k, lo_tree_[leaf]});
+    lo_tree_[leaf] = v;
+    for (leaf >>= 1; leaf >= 1; leaf >>= 1) lo_tree_[leaf] = std::min(lo_tree_[2 * leaf], lo_tree_[2 * leaf + 1]);
+  }
+
+  /// First rank >= from whose tree value is <= level, or n.
+  std::size_t find_at_level(std::size_t from, std::size_t level) const {
+    if (from >= p_.n) return p_.n;
+    // Walk up from the leaf, then down into the first subtree that has a value <= level.
+    std::size_t v = leaves_ + from;
+    if (lo_tree_[v] <= level) return from;
+    while (true) {
+      // Move to the next subtree to the right.
+      while (v & 1) {
+        v >>= 1;
+        if (v == 0) return p_.n;
+      }
+      ++v;
+      if (lo_tree_[v] <= level) break;
+    }
+    while (v < leaves_) v = lo_tree_[2 * v] <= level ? 2 * v : 2 * v + 1;
+    return std::min(v - leaves_, p_.n);
+  }
+
+  void rem_add(std::size_t v, std::size_t l, std::size_t r, index_t a, index_t b, std::int64_t d) {
+    if (b < l || r < a) return;
+    if (a <= l && r <= b) {
+      rem_max_[v] += d;
+      rem_add_[v] += d;
+      return;
+    }
+    const std::size_t m = (l + r) / 2;
+    rem_add(2 * v, l, m, a, b, d);
+    rem_add(2 * v + 1, m + 1, r, a, b, d);
+    rem_max_[v] = std::max(rem_max_[2 * v], rem_max_[2 * v + 1]) + rem_add_[v];
+  }
+
+  std::size_t rem_global_max() const { return static_cast<std::size_t>(std::max<std::int64_t>(rem_max_[1], 0)); }
+
+  /// Places k at `level`; false (with the state partly changed, undo to the mark) when the bound
+  /// says no plan within capacity follows.
+  bool place(index_t k, std::size_t level) {
+    // Bounds use sizes padded to the tensor's alignment, so that with one alignment for all the
+    // search is exact; `slack_` allows for the padding of whichever tensor ends up on top.
+    const std::size_t end = level + padded_[k];
+    placed_[k] = 1;
+    off_[k] = level;
+    set_tree(k, infinite, true);
+    rem_add(1, 0, sec_leaves_ - 1, p_.s[k], p_.e[k], -static_cast<std::int64_t>(padded_[k]));
+    bool ok = level + p_.size[k] <= capacity_;
+    for (index_t t = p_.s[k]; t <= p_.e[k]; ++t) {
+      // The tensors still to place at t go above this one: it tops the placed ones there.
+      rem_[t] -= padded_[k];
+      if (end + rem_[t] > capacity_ + slack_) ok = false;
+    }
+    if (!ok) return false;
+    const index_t* nb = p_.neighbours(k);
+    for (std::size_t x = 0, d = p_.degree(k); x < d; ++x) {
+      const index_t j = nb[x];
+      if (placed_[j]) continue;
+      const std::size_t raised = align_up(end, p_.align[j]);
+      if (raised > lo_[j]) {
+        undo_.push_back({undo_entry::lo, j, lo_[j]});
+        lo_[j] = raised;
+        if (raised + p_.size[j] > capacity_) return false;
+        set_tree(j, raised, true);  // also wakes a tensor asleep at a lower level
+      }
+    }
+    return level + rem_global_max() <= capacity_ + slack_;
+  }
+
+  void undo_to(std::size_t mark, index_t k) {
+    while (undo_.size() > mark) {
+      const undo_entry u = undo_.back();
+      undo_.pop_back();
+      switch (u.kind) {
+        case undo_entry::lo: lo_[u.index] = u.value; break;
+        case undo_entry::tree: set_tree(u.index, u.value, false); break;
+      }
+    }
+    for (index_t t = p_.s[k]; t <= p_.e[k]; ++t) rem_[t] += padded_[k];
+    rem_add(1, 0, sec_leaves_ - 1, p_.s[k], p_.e[k], static_cast<std::int64_t>(padded_[k]));
+    placed_[k] = 0;
+  }
+
+  /// Tensors asleep at `level` in frames of that level must have been raised before the search
+  /// moves above it; otherwise they could never be placed.
+  bool sleepers_raised(std::size_t level) const {
+    for (auto f = stack_.rbegin(); f != stack_.rend() && f->level == level; ++f) {
+      for (index_t k : f->slept) {
+        if (lo_[k] <= level) return false;
+      }
+    }
+    return true;
+  }
+
+  void record(std::size_t arena) {
+    best_arena_ = arena;
+    best_off_ = off_;
+    found_ = true;
+    capacity_ = arena - 1;  // from now on only strictly better plans count
+  }
+
+  void dfs() {
+    if (!started_) {
+      started_ = true;
+      stack_.push_back(frame{lo_tree_[1], 0, 0, 0, {}, 0, false});
+    }
+    while (!stack_.empty()) {
+      // Stopping here leaves the state consistent, so the next run() resumes exactly here.
+      if (nodes_ >= budget_ || (found_ && best_arena_ <= target_)) return;
+      frame& f = stack_.back();
+      if (f.child_active) {
+        // Back from the child's subtree (or a failed placement): every plan with the child at
+        // this level has been seen, so it sleeps here for the remaining siblings.
+        undo_to(f.undo_mark, f.child);
+        --placed_count_;
+        f.child_active = false;
+        f.slept.push_back(f.child);
+        set_tree(f.child, infinite, false);
+      }
+      const std::size_t r = find_at_level(f.next_rank, f.level);
+      if (r >= p_.n) {
+        for (index_t k : f.slept) set_tree(k, lo_[k], false);
+        stack_.pop_back();
+        continue;
+      }
+      f.next_rank = r + 1;
+      const index_t k = by_rank_[r];
+      ++nodes_;
+      f.undo_mark = undo_.size();
+      f.child = k;
+      f.child_active = true;
+      ++placed_count_;
+      if (!place(k, f.level)) continue;
+      const std::size_t arena = std::max(f.arena, f.level + p_.size[k]);
+      if (arena > capacity_) continue;  // the capacity dropped since this path was built
+      if (placed_count_ == p_.n) {
+        record(arena);
+        continue;
+      }
+      const std::size_t next_level = lo_tree_[1];
+      if (next_level == infinite) continue;  // only sleepers are left at this level: dead end
+      if (next_level > f.level && !sleepers_raised(f.level)) continue;
+      stack_.push_back(frame{next_level, 0, 0, arena, {}, 0, false});
+    }
+  }
+
+  const problem& p_;
+  std::vector<index_t> rank_;
+  std::vector<index_t> by_rank_;
+  std::vector<std::size_t> lo_;
+  std::vector<char> placed_;
+  std::vector<std::size_t> off_;
+  std::vector<std::size_t> padded_, rem_;
+  std::size_t slack_ = 0;
+  std::size_t leaves_ = 1, sec_leaves_ = 1;
+  std::vector<std::size_t> lo_tree_;
+  std::vector<std::int64_t> rem_max_, rem_add_;
+  std::vector<undo_entry> undo_;
+  std::vector<frame> stack_;
+  std::size_t placed_count_ = 0;
+  std::size_t capacity_ = infinite, target_ = 0, budget_ = 0, nodes_ = 0;
+  bool found_ = false, started_ = false;
+  std::size_t best_arena_ = 0;
+  std::vector<std::size_t> best_off_;
+};
+
+enum class order_key { size, area, lifetime };
+
+/// Tensors sorted for greedy placement or for branching; ties keep the order of first_op.
+std::vector<index_t> order_by(const problem& p, order_key key) {
+  std::vector<index_t> order(p.n);
+  std::iota(order.begin(), order.end(), index_t{0});
+  constexpr auto all = ~std::uint64_t{0};
+  switch (key) {
+    case order_key::size:  // size, then longer lifetime
+      radix_sort(order, [&](index_t k) { return all - p.duration(k); });
+      radix_sort(order, [&](index_t k) { return all - p.size[k]; });
+      break;
+    case order_key::area: {  // bytes x sections, then size
+      radix_sort(order, [&](index_t k) { return all - p.size[k]; });
+      radix_sort(order, [&](index_t k) {
+        const double area = static_cast<double>(p.size[k]) * (static_cast<double>(p.duration(k)) + 1.0);
+        std::uint64_t bits = 0;
+        static_assert(sizeof bits == sizeof area, "IEEE double expected");
+        std::memcpy(&bits, &area, sizeof bits);  // positive doubles order like their bit patterns
+        return all - bits;
+      });
+      break;
+    }
+    case order_key::lifetime:  // lifetime, then size
+      radix_sort(order, [&](index_t k) { return all - p.size[k]; });
+      radix_sort(order, [&](index_t k) { return all - p.duration(k); });
+      break;
+  }
+  return order;
+}
+
+/// Greedy-by-breadth (Pisarchyk & Lee): sections by live bytes, largest first; within a section
+/// its tensors by size.
+std::vector<index_t> order_by_breadth(const problem& p) {
+  std::vector<std::size_t> breadth(p.sections + 1, 0);
+  for (index_t k = 0; k < p.n; ++k) {
+    breadth[p.s[k]] += p.size[k];
+    breadth[p.e[k] + 1] -= p.size[k];
+  }
+  for (index_t t = 1; t < p.sections; ++t) breadth[t] += breadth[t - 1];
+  std::vector<index_t> secs(p.sections);
+  std::iota(secs.begin(), secs.end(), index_t{0});
+  radix_sort(secs, [&](index_t t) { return ~std::uint64_t{0} - breadth[t]; });
+  std::vector<index_t> sec_rank(p.sections);
+  for (index_t r = 0; r < p.sections; ++r) sec_rank[secs[r]] = r;
+  // A tensor belongs to its broadest section, which is where it is placed first.
+  std::vector<index_t> home(p.n);
+  for (index_t k = 0; k < p.n; ++k) {
+    index_t best = sec_rank[p.s[k]];
+    for (index_t t = p.s[k] + 1; t <= p.e[k]; ++t) best = std::min(best, sec_rank[t]);
+    home[k] = best;
+  }
+  std::vector<index_t> order(p.n);
+  std::iota(order.begin(), order.end(), index_t{0});
+  radix_sort(order, [&](index_t k) { return ~std::uint64_t{0} - p.size[k]; });
+  radix_sort(order, [&](index_t k) { return home[k]; });
+  return order;
+}
+
+memory_plan finish(const std::vector<tensor_lifetime>& tensors, const problem& p,
+                   const std::vector<std::size_t>& off, std::string method) {
+  memory_plan plan;
+  plan.offsets.assign(tensors.size(), 0);
+  for (std::size_t k = 0; k < p.n; ++k) plan.offsets[p.original[k]] = off[k];
+  plan.arena_bytes = arena_of(p, off);
+  plan.lower_bound_bytes = p.lower_bound;
+  plan.arena_alignment = p.max_alignment;
+  plan.method = std::move(method);
+  return plan;
+}
+
+}  // namespace
+
+std::size_t lower_bound_bytes(const std::vector<tensor_lifetime>& tensors) {
+  check_input(tensors, "lower_bound_bytes");
+  return make_problem(tensors).lower_bound;
+}
+
+std::size_t naive_bytes(const std::vector<tensor_lifetime>& tensors) {
+  std::size_t sum = 0;
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    const auto& t = tensors[i];
+    if (t.bytes == 0) continue;
+    const std::size_t padded = t.alignment > 1 ? align_up(t.bytes, t.alignment) : t.bytes;
+    if (padded < t.bytes || sum + padded < sum) {
+      throw std::overflow_error(fmt::format("unimem::naive_bytes: the sum overflows at tensor {} ({} B)", i, t.bytes));
+    }
+    // Padding keeps every offset aligned when the tensors are laid out one after another.
+    sum = align_up(sum, t.alignment) + t.bytes;
+    if (sum < t.bytes) {
+      throw std::overflow_error(fmt::format("unimem::naive_bytes: the sum overflows at tensor {} ({} B)", i, t.bytes));
+    }
+  }
+  return sum;
+}
+
+memory_plan plan_greedy_by_size(const std::vector<tensor_lifetime>& tensors) {
+  check_input(tensors, "plan_greedy_by_size");
+  problem p = make_problem(tensors);
+  build_conflicts(p);
+  return finish(tensors, p, greedy(p, order_by(p, order_key::size), fit::best), "greedy-by-size");
+}
+
+memory_plan plan_memory(const std::vector<tensor_lifetime>& tensors, const plan_options& options) {
+  check_input(tensors, "plan_memory");
+  problem p = make_problem(tensors);
+  if (p.n == 0) return finish(tensors, p, {}, "empty");
+  // A greedy run visits every tensor and both ends of every overlapping pair.
+  const std::uint64_t run_work = p.n + 2 * p.overlap_pairs;
+  if (run_work > options.max_greedy_work) return finish(tensors, p, sweep_best_fit(p), "sweep-best-fit");
+  build_conflicts(p);
+
+  std::vector<std::size_t> best;
+  std::size_t best_arena = std::numeric_limits<std::size_t>::max();
+  std::string best_method;
+  std::uint64_t work = 0;
+  auto consider = [&](const std::vector<index_t>& order, fit rule, const char* method) {
+    if (best_arena == p.lower_bound || (work > 0 && work + run_work > options.max_greedy_work)) return;
+    work += run_work;
+    std::vector<std::size_t> off = greedy(p, order, rule);
+    settle(p, off);
+    const std::size_t a = arena_of(p, off);
+    if (a < best_arena) {
+      best_arena = a;
+      best = std::move(off);
+      best_method = method;
+    }
+  };
+  const std::vector<index_t> by_size = order_by(p, order_key::size);
+  consider(by_size, fit::best, "greedy-by-size");
+  consider(by_size, fit::first, "greedy-by-size-first-fit");
+  consider(order_by_breadth(p), fit::best, "greedy-by-breadth");
+  consider(order_by(p, order_key::area), fit::best, "greedy-by-area");
+  consider(order_by(p, order_key::lifetime), fit::best, "greedy-by-lifetime");
+
+  // Depth-first search gets stuck in the subtree of its first choices, so several branching
+  // orders take turns with doubling slices of the budget, each resuming where it stopped and
+  // bounded by the best plan found so far by any of them.
+  if (best_arena > p.lower_bound && options.search_nodes > 0 && p.n <= options.search_max_tensors) {
+    std::vector<std::unique_ptr<canonical_search>> searches;
+    searches.push_back(std::make_unique<canonical_search>(p, by_size));
+    searches.push_back(std::make_unique<canonical_search>(p, order_by(p, order_key::area)));
+    searches.push_back(std::make_unique<canonical_search>(p, order_by(p, order_key::lifetime)));
+    searches.push_back(std::make_unique<canonical_search>(p, order_by_breadth(p)));
+    std::size_t spent = 0;
+    std::size_t slice = std::max<std::size_t>(options.search_nodes / 16, 1);
+    bool complete = false;
+    while (!complete && spent < options.search_nodes && best_arena > p.lower_bound) {
+      for (auto& search : searches) {
+        if (complete || spent >= options.search_nodes || best_arena == p.lower_bound) break;
+        const std::size_t give = std::min(slice, options.search_nodes - spent);
+        const std::size_t before = search->nodes();
+        if (search->run(best_arena - 1, p.lower_bound, before + give)) {
+          best = search->best();
+          best_arena = search->best_arena();
+          best_method = "search";
+        }
+        spent += search->nodes() - before;
+        complete = search->finished();  // the whole canonical space was covered: nothing better
+      }
+      slice *= 2;
+    }
+  }
+  return finish(tensors, p, best, best_method);
+}
+
+plan_check validate_plan(const std::vector<tensor_lifetime>& tensors, const memory_plan& plan) {
+  plan_check r;
+  auto fail = [&](std::size_t a, std::size_t b, std::string msg) {
+    r.ok = false;
+    r.first = a;
+    r.second = b;
+    r.message = std::move(msg);
+    return r;
+  };
+  if (plan.offsets.size() != tensors.size()) {
+    return fail(plan_check::none, plan_check::none,
+                fmt::format("the plan has {} offsets for {} tensors", plan.offsets.size(), tensors.size()));
+  }
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    const auto& t = tensors[i];
+    if (t.last_op < t.first_op) {
+      return fail(i, plan_check::none, fmt::format("tensor {} has last_op {} < first_op {}", i, t.last_op, t.first_op));
+    }
+    if (t.alignment == 0 || (t.alignment & (t.alignment - 1)) != 0) {
+      return fail(i, plan_check::none, fmt::format("tensor {} has alignment {}, not a power of two", i, t.alignment));
+    }
+    if (t.bytes == 0) continue;
+    const std::size_t o = plan.offsets[i];
+    if (o % t.alignment != 0) {
+      return fail(i, plan_check::none, fmt::format("tensor {} at offset {} is not aligned to {}", i, o, t.alignment));
+    }
+    if (plan.arena_alignment % t.alignment != 0) {
+      return fail(i, plan_check::none, fmt::format("tensor {} needs alignment {} but the arena is aligned to {}", i,
+                                                   t.alignment, plan.arena_alignment));
+    }
+    if (o > plan.arena_bytes || t.bytes > plan.arena_bytes - o) {
+      return fail(i, plan_check::none, fmt::format("tensor {} at [{}, {}) ends past the arena of {} B", i, o,
+                                                   o + t.bytes, plan.arena_bytes));
+    }
+  }
+  // Sweep in time; the live tensors never overlap, so checking each newcomer against its
+  // neighbours in address order is enough.
+  std::vector<std::size_t> by_start, by_end;
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    if (tensors[i].bytes > 0) by_start.push_back(i);
+  }
+  by_end = by_start;
+  std::sort(by_start.begin(), by_start.end(),
+            [&](std::size_t a, std::size_t b) { return tensors[a].first_op < tensors[b].first_op; });
+  std::sort(by_end.begin(), by_end.end(),
+            [&](std::size_t a, std::size_t b) { return tensors[a].last_op < tensors[b].last_op; });
+  std::map<std::size_t, std::size_t> live;  // offset -> tensor
+  std::size_t ended = 0;
+  for (std::size_t i : by_start) {
+    const auto& t = tensors[i];
+    while (ended < by_end.size() && tensors[by_end[ended]].last_op < t.first_op) {
+      const std::size_t j = by_end[ended++];
+      auto it = live.find(plan.offsets[j]);
+      if (it != live.end() && it->second == j) live.erase(it);
+    }
+    const std::size_t o = plan.offsets[i], end = o + t.bytes;
+    auto next = live.lower_bound(o);
+    if (next != live.end() && next->first < end) {
+      const std::size_t j = next->second;
+      return fail(i, j, fmt::format("tensors {} [{}, {}) ops {}..{} and {} [{}, {}) ops {}..{} overlap", i, o, end,
+                                    t.first_op, t.last_op, j, plan.offsets[j], plan.offsets[j] + tensors[j].bytes,
+                                    tensors[j].first_op, tensors[j].last_op));
+    }
+    if (next != live.begin()) {
+      const std::size_t j = std::prev(next)->second;
+      if (plan.offsets[j] + tensors[j].bytes > o) {
+        return fail(i, j, fmt::format("tensors {} [{}, {}) ops {}..{} and {} [{}, {}) ops {}..{} overlap", i, o, end,
+                                      t.first_op, t.last_op, j, plan.offsets[j], plan.offsets[j] + tensors[j].bytes,
+                                      tensors[j].first_op, tensors[j].last_op));
+      }
+    }
+    live.emplace(o, i);
+  }
+  return r;
+}
+
+}  // namespace unimem
