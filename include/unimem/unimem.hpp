@@ -16,3 +16,7 @@
 #include <unimem/dtype.hpp>
 #include <unimem/policy.hpp>
 #include <unimem/system_memory.hpp>
+#include <unimem/planner.hpp>
+#include <unimem/planned_arena.hpp>
+#include <unimem/estimator.hpp>
+#include <unimem/usage_publisher.hpp>
