@@ -215,7 +215,18 @@ enum class fit { best, first };
 std::vector<std::size_t> greedy(const problem& p, const std::vector<index_t>& order, fit rule) {
   std::vector<std::pair<std::size_t, std::size_t>> range(p.n, {unplaced, 0});  // [offset, end)
   std::vector<std::pair<std::size_t, std::size_t>> busy;
-  for (index_t k : order) {
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    const index_t k = order[i];
+    // The order jumps around the graph, so fetch what the next tensors will read: this loop is
+    // bound by memory latency at 100 000 tensors.
+    if (i + 8 < order.size()) __builtin_prefetch(&p.adj_begin[order[i + 8]]);
+    if (i + 4 < order.size()) {
+      const index_t ahead = order[i + 4];
+      __builtin_prefetch(p.adj.data() + p.adj_begin[ahead]);
+      __builtin_prefetch(&range[ahead]);
+      __builtin_prefetch(&p.size[ahead]);
+      __builtin_prefetch(&p.align[ahead]);
+    }
     busy.clear();
     const index_t* nb = p.neighbours(k);
     for (std::size_t x = 0, d = p.degree(k); x < d; ++x) {
@@ -252,7 +263,10 @@ void settle(const problem& p, std::vector<std::size_t>& off) {
   std::iota(order.begin(), order.end(), index_t{0});
   radix_sort(order, [&](index_t k) { return off[k]; });
   std::vector<char> done(p.n, 0);
-  for (index_t k : order) {
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    const index_t k = order[i];
+    if (i + 8 < order.size()) __builtin_prefetch(&p.adj_begin[order[i + 8]]);
+    if (i + 4 < order.size()) __builtin_prefetch(p.adj.data() + p.adj_begin[order[i + 4]]);
     std::size_t floor = 0;
     const index_t* nb = p.neighbours(k);
     for (std::size_t x = 0, d = p.degree(k); x < d; ++x) {
@@ -264,77 +278,242 @@ void settle(const problem& p, std::vector<std::size_t>& off) {
   }
 }
 
-/// Time-order sweep with best-fit reuse of freed ranges, like an allocator replaying the program.
-/// O(n log n) whatever the overlap, so it stands in for greedy-by-size on huge, dense inputs.
+/// A two-level segregated-fit allocator over offsets (TLSF, Masmano et al. 2004): free ranges in
+/// size classes with bitmaps, neighbours in address order for coalescing. Every operation is O(1)
+/// whatever the number of live ranges.
+class segregated_fit {
+ public:
+  using node_id = std::uint32_t;
+
+  /// Reserves `size` bytes at a multiple of `align`; returns the range's node.
+  node_id allocate(std::size_t size, std::size_t align) {
+    node_id b = best_in_own_class(size, align);
+    if (b == nil) b = first_in_larger_class(size + align - 1);
+    if (b == nil) return allocate_at_top(size, align);
+    unlink_free(b);
+    const std::size_t start = align_up(nodes_[b].offset, align);
+    if (start > nodes_[b].offset) {  // the alignment gap stays free, in front
+      const node_id gap = make_node(nodes_[b].offset, start - nodes_[b].offset);
+      insert_before(gap, b);
+      nodes_[b].size -= start - nodes_[b].offset;
+      nodes_[b].offset = start;
+      link_free(gap);
+    }
+    if (nodes_[b].size > size) {  // the rest stays free, behind
+      const node_id rest = make_node(start + size, nodes_[b].size - size);
+      insert_after(rest, b);
+      nodes_[b].size = size;
+      link_free(rest);
+    }
+    nodes_[b].free = false;
+    return b;
+  }
+
+  void release(node_id b) {
+    nodes_[b].free = true;
+    const node_id next = nodes_[b].next;
+    if (next != nil && nodes_[next].free) {
+      unlink_free(next);
+      nodes_[b].size += nodes_[next].size;
+      unlink_address(next);
+    }
+    const node_id prev = nodes_[b].prev;
+    if (prev != nil && nodes_[prev].free) {
+      unlink_free(prev);
+      nodes_[prev].size += nodes_[b].size;
+      unlink_address(b);
+      b = prev;
+    }
+    if (b == last_) {  // the arena's end: give it back to the top so the arena can shrink
+      top_ = nodes_[b].offset;
+      unlink_address(b);
+      return;
+    }
+    link_free(b);
+  }
+
+  std::size_t offset(node_id b) const { return nodes_[b].offset; }
+
+ private:
+  static constexpr node_id nil = std::numeric_limits<node_id>::max();
+  static constexpr int sl_bits = 4;
+  static constexpr int sl_count = 1 << sl_bits;
+  static constexpr int own_class_scan = 8;
+
+  struct node {
+    std::size_t offset = 0, size = 0;
+    node_id prev = nil, next = nil;            // address order
+    node_id free_prev = nil, free_next = nil;  // class list
+    bool free = false;
+  };
+
+  static void class_of(std::size_t size, int& fl, int& sl) {
+    if (size < sl_count) {
+      fl = 0;
+      sl = static_cast<int>(size);
+      return;
+    }
+    fl = 63 - __builtin_clzll(size);
+    sl = static_cast<int>((size >> (fl - sl_bits)) & (sl_count - 1));
+  }
+
+  node_id make_node(std::size_t offset, std::size_t size) {
+    node_id id;
+    if (!recycled_.empty()) {
+      id = recycled_.back();
+      recycled_.pop_back();
+      nodes_[id] = node{};
+    } else {
+      id = static_cast<node_id>(nodes_.size());
+      nodes_.emplace_back();
+    }
+    nodes_[id].offset = offset;
+    nodes_[id].size = size;
+    return id;
+  }
+
+  void insert_before(node_id n, node_id at) {
+    nodes_[n].next = at;
+    nodes_[n].prev = nodes_[at].prev;
+    if (nodes_[at].prev != nil) nodes_[nodes_[at].prev].next = n;
+    nodes_[at].prev = n;
+  }
+  void insert_after(node_id n, node_id at) {
+    nodes_[n].prev = at;
+    nodes_[n].next = nodes_[at].next;
+    if (nodes_[at].next != nil) nodes_[nodes_[at].next].prev = n;
+    nodes_[at].next = n;
+    if (last_ == at) last_ = n;
+  }
+  void unlink_address(node_id n) {
+    const node_id p = nodes_[n].prev, q = nodes_[n].next;
+    if (p != nil) nodes_[p].next = q;
+    if (q != nil) nodes_[q].prev = p;
+    if (last_ == n) last_ = p;
+    recycled_.push_back(n);
+  }
+
+  void link_free(node_id n) {
+    int fl = 0, sl = 0;
+    class_of(nodes_[n].size, fl, sl);
+    node_id& head = heads_[fl][sl];
+    nodes_[n].free = true;
+    nodes_[n].free_prev = nil;
+    nodes_[n].free_next = head;
+    if (head != nil) nodes_[head].free_prev = n;
+    head = n;
+    fl_bitmap_ |= std::uint64_t{1} << fl;
+    sl_bitmap_[fl] |= 1u << sl;
+  }
+  void unlink_free(node_id n) {
+    int fl = 0, sl = 0;
+    class_of(nodes_[n].size, fl, sl);
+    const node_id p = nodes_[n].free_prev, q = nodes_[n].free_next;
+    if (p != nil) nodes_[p].free_next = q;
+    else heads_[fl][sl] = q;
+    if (q != nil) nodes_[q].free_prev = p;
+    if (heads_[fl][sl] == nil) {
+      sl_bitmap_[fl] &= ~(1u << sl);
+      if (sl_bitmap_[fl] == 0) fl_bitmap_ &= ~(std::uint64_t{1} << fl);
+    }
+  }
+
+  /// Best fit among the first few blocks of the request's own class (which holds blocks both
+  /// smaller and larger than the request).
+  node_id best_in_own_class(std::size_t size, std::size_t align) const {
+    int fl = 0, sl = 0;
+    class_of(size, fl, sl);
+    node_id best = nil;
+    std::size_t best_size = std::numeric_limits<std::size_t>::max();
+    node_id n = heads_[fl][sl];
+    for (int i = 0; i < own_class_scan && n != nil; ++i, n = nodes_[n].free_next) {
+      const node& b = nodes_[n];
+      const std::size_t waste = align_up(b.offset, align) - b.offset;
+      if (b.size >= size + waste && b.size < best_size) {
+        best = n;
+        best_size = b.size;
+      }
+    }
+    return best;
+  }
+
+  /// A block from the first non-empty class whose every block holds `size` bytes.
+  node_id first_in_larger_class(std::size_t size) const {
+    int fl = 0, sl = 0;
+    class_of(size, fl, sl);
+    // Start at the next class: blocks in size's own class may be smaller than size.
+    if (++sl == sl_count) {
+      sl = 0;
+      if (++fl >= 64) return nil;
+    }
+    if (fl == 0 && sl < sl_count) {
+      const std::uint32_t here = sl_bitmap_[0] & (~0u << sl);
+      if (here != 0) return heads_[0][__builtin_ctz(here)];
+      fl = sl_bits;  // the small classes hold sizes below 16, i.e. below the first large class
+      sl = 0;
+    }
+    const std::uint32_t here = sl_bitmap_[fl] & (~0u << sl);
+    if (here != 0) return heads_[fl][__builtin_ctz(here)];
+    if (fl + 1 >= 64) return nil;
+    const std::uint64_t above = fl_bitmap_ & (~std::uint64_t{0} << (fl + 1));
+    if (above == 0) return nil;
+    const int f = __builtin_ctzll(above);
+    return heads_[f][__builtin_ctz(sl_bitmap_[f])];
+  }
+
+  node_id allocate_at_top(std::size_t size, std::size_t align) {
+    const std::size_t start = align_up(top_, align);
+    if (start > top_) {
+      const node_id gap = make_node(top_, start - top_);
+      append(gap);
+      link_free(gap);
+    }
+    const node_id n = make_node(start, size);
+    append(n);
+    top_ = start + size;
+    return n;
+  }
+  void append(node_id n) {
+    nodes_[n].prev = last_;
+    if (last_ != nil) nodes_[last_].next = n;
+    last_ = n;
+  }
+
+  std::vector<node> nodes_;
+  std::vector<node_id> recycled_;
+  node_id last_ = nil;  // the range ending at top_ (never free: freed ranges there go to the top)
+  std::size_t top_ = 0;
+  std::uint64_t fl_bitmap_ = 0;
+  std::uint32_t sl_bitmap_[64] = {};
+  node_id heads_[64][sl_count];
+
+ public:
+  segregated_fit() {
+    for (auto& row : heads_) {
+      for (auto& h : row) h = nil;
+    }
+  }
+};
+
+/// Time-order sweep that replays the program through segregated_fit, larger tensors first among
+/// those starting together: O(n log n) whatever the overlap, so it stands in for greedy-by-size on
+/// huge, dense inputs.
 std::vector<std::size_t> sweep_best_fit(const problem& p) {
   std::vector<index_t> order(p.n);
   std::iota(order.begin(), order.end(), index_t{0});
-  std::sort(order.begin(), order.end(), [&](index_t x, index_t y) {
-    return p.s[x] != p.s[y] ? p.s[x] < p.s[y] : p.size[x] > p.size[y];
-  });
-  std::vector<index_t> by_end = order;
-  std::sort(by_end.begin(), by_end.end(), [&](index_t x, index_t y) { return p.e[x] < p.e[y]; });
-  std::map<std::size_t, std::size_t> free_by_offset;           // offset -> bytes
-  std::set<std::pair<std::size_t, std::size_t>> free_by_size;  // (bytes, offset)
-  std::size_t top = 0;
-  std::vector<std::size_t> off(p.n, 0);
-  auto release = [&](std::size_t o, std::size_t b) {
-    auto next = free_by_offset.lower_bound(o);
-    if (next != free_by_offset.end() && next->first == o + b) {
-      b += next->second;
-      free_by_size.erase({next->second, next->first});
-      next = free_by_offset.erase(next);
-    }
-    if (next != free_by_offset.begin()) {
-      auto prev = std::prev(next);
-      if (prev->first + prev->second == o) {
-        o = prev->first;
-        b += prev->second;
-        free_by_size.erase({prev->second, prev->first});
-        free_by_offset.erase(prev);
-      }
-    }
-    if (o + b == top) {
-      top = o;  // give the space back to the top so a later big tensor can grow from there
-      return;
-    }
-    free_by_offset.emplace(o, b);
-    free_by_size.emplace(b, o);
-  };
+  radix_sort(order, [&](index_t k) { return ~std::uint64_t{0} - p.size[k]; });
+  radix_sort(order, [&](index_t k) { return p.s[k]; });
+  std::vector<index_t> by_end(p.n);
+  std::iota(by_end.begin(), by_end.end(), index_t{0});
+  radix_sort(by_end, [&](index_t k) { return p.e[k]; });
+  segregated_fit heap;
+  std::vector<segregated_fit::node_id> node(p.n);
+  std::vector<std::size_t> off(p.n);
   std::size_t freed = 0;
   for (index_t k : order) {
-    while (freed < by_end.size() && p.e[by_end[freed]] < p.s[k]) {
-      const index_t j = by_end[freed++];
-      release(off[j], p.size[j]);
-    }
-    const std::size_t need = p.size[k], a = p.align[k];
-    bool placed = false;
-    for (auto it = free_by_size.lower_bound({need, 0}); it != free_by_size.end(); ++it) {
-      const std::size_t o = it->second, b = it->first, start = align_up(o, a);
-      if (start - o + need > b) continue;
-      free_by_size.erase(it);
-      free_by_offset.erase(o);
-      off[k] = start;
-      if (start > o) {
-        free_by_offset.emplace(o, start - o);
-        free_by_size.emplace(start - o, o);
-      }
-      if (start + need < o + b) {
-        free_by_offset.emplace(start + need, o + b - start - need);
-        free_by_size.emplace(o + b - start - need, start + need);
-      }
-      placed = true;
-      break;
-    }
-    if (!placed) {
-      const std::size_t start = align_up(top, a);
-      if (start > top) {
-        free_by_offset.emplace(top, start - top);
-        free_by_size.emplace(start - top, top);
-      }
-      off[k] = start;
-      top = start + need;
-    }
+    while (freed < by_end.size() && p.e[by_end[freed]] < p.s[k]) heap.release(node[by_end[freed++]]);
+    node[k] = heap.allocate(p.size[k], p.align[k]);
+    off[k] = heap.offset(node[k]);  // read now: a released node is reused
   }
   return off;
 }
@@ -699,20 +878,31 @@ memory_plan plan_memory(const std::vector<tensor_lifetime>& tensors, const plan_
   problem p = make_problem(tensors);
   if (p.n == 0) return finish(tensors, p, {}, "empty");
   // A greedy run visits every tensor and both ends of every overlapping pair.
+  // A greedy run or a settle pass visits every tensor and both ends of every overlapping pair.
+  // Inputs of up to search_max_tensors tensors get the whole portfolio; larger ones what fits
+  // max_greedy_work, and the sweep when not even one greedy run does.
   const std::uint64_t run_work = p.n + 2 * p.overlap_pairs;
-  if (run_work > options.max_greedy_work) return finish(tensors, p, sweep_best_fit(p), "sweep-best-fit");
+  const bool small = p.n <= options.search_max_tensors;
+  if (!small && run_work > options.max_greedy_work) return finish(tensors, p, sweep_best_fit(p), "sweep-best-fit");
   build_conflicts(p);
 
   std::vector<std::size_t> best;
   std::size_t best_arena = std::numeric_limits<std::size_t>::max();
   std::string best_method;
   std::uint64_t work = 0;
-  auto consider = [&](const std::vector<index_t>& order, fit rule, const char* method) {
-    if (best_arena == p.lower_bound || (work > 0 && work + run_work > options.max_greedy_work)) return;
+  auto affordable = [&] { return small || work + run_work <= options.max_greedy_work; };
+  // `make_order` is only called when the member runs: at 100 000 tensors an unused order costs
+  // as much as a cheap greedy run.
+  auto consider = [&](auto&& make_order, fit rule, const char* method) {
+    if (best_arena == p.lower_bound || (work > 0 && !affordable())) return;
     work += run_work;
-    std::vector<std::size_t> off = greedy(p, order, rule);
-    settle(p, off);
-    const std::size_t a = arena_of(p, off);
+    std::vector<std::size_t> off = greedy(p, make_order(), rule);
+    std::size_t a = arena_of(p, off);
+    if (a > p.lower_bound && affordable()) {
+      work += run_work;
+      settle(p, off);
+      a = arena_of(p, off);
+    }
     if (a < best_arena) {
       best_arena = a;
       best = std::move(off);
@@ -720,11 +910,11 @@ memory_plan plan_memory(const std::vector<tensor_lifetime>& tensors, const plan_
     }
   };
   const std::vector<index_t> by_size = order_by(p, order_key::size);
-  consider(by_size, fit::best, "greedy-by-size");
-  consider(by_size, fit::first, "greedy-by-size-first-fit");
-  consider(order_by_breadth(p), fit::best, "greedy-by-breadth");
-  consider(order_by(p, order_key::area), fit::best, "greedy-by-area");
-  consider(order_by(p, order_key::lifetime), fit::best, "greedy-by-lifetime");
+  consider([&]() -> const std::vector<index_t>& { return by_size; }, fit::best, "greedy-by-size");
+  consider([&]() -> const std::vector<index_t>& { return by_size; }, fit::first, "greedy-by-size-first-fit");
+  consider([&] { return order_by_breadth(p); }, fit::best, "greedy-by-breadth");
+  consider([&] { return order_by(p, order_key::area); }, fit::best, "greedy-by-area");
+  consider([&] { return order_by(p, order_key::lifetime); }, fit::best, "greedy-by-lifetime");
 
   // Depth-first search gets stuck in the subtree of its first choices, so several branching
   // orders take turns with doubling slices of the budget, each resuming where it stopped and

@@ -178,13 +178,28 @@ TEST(planner, random_instances_are_valid_and_at_least_the_lower_bound) {
   }
 }
 
-TEST(planner, dense_inputs_take_the_sweep_and_stay_valid) {
+TEST(planner, large_dense_inputs_take_the_sweep_and_stay_valid) {
   std::mt19937_64 rng(11);
-  const lifetimes t = random_instance(rng, 3000, 50, 40, true);
   plan_options opts;
-  opts.max_greedy_work = 1000;  // forces the O(n log n) sweep
+  opts.search_max_tensors = 100;  // "large"
+  opts.max_greedy_work = 1000;    // and too dense for one greedy run: the O(n log n) sweep
+  for (int round = 0; round < 12; ++round) {
+    const lifetimes t = random_instance(rng, 500 + rng() % 3000, 20 + rng() % 200, 1 + rng() % 60, round % 2 == 0);
+    SCOPED_TRACE(testing::Message() << "round " << round);
+    const memory_plan plan = unimem::plan_memory(t, opts);
+    EXPECT_EQ(plan.method, "sweep-best-fit");
+    expect_valid(t, plan);
+  }
+}
+
+TEST(planner, large_inputs_within_the_work_budget_take_the_greedy_portfolio) {
+  std::mt19937_64 rng(12);
+  const lifetimes t = random_instance(rng, 3000, 3000, 8, true);
+  plan_options opts;
+  opts.search_max_tensors = 100;
   const memory_plan plan = unimem::plan_memory(t, opts);
-  EXPECT_EQ(plan.method, "sweep-best-fit");
+  EXPECT_NE(plan.method, "sweep-best-fit");
+  EXPECT_NE(plan.method, "search");
   expect_valid(t, plan);
 }
 

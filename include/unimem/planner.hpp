@@ -30,17 +30,21 @@ struct tensor_lifetime {
 
 /// @brief How hard `plan_memory` tries.
 struct plan_options {
-  /// @brief Work budget of the improvement search, in search nodes. 0 keeps the best greedy
-  /// placement. The default costs at most tens of milliseconds on graphs of a few thousand tensors.
+  /// @brief Work budget of the improvement search, in search nodes (each places one tensor).
+  /// 0 keeps the best greedy placement. The default costs up to about 100 ms when the greedy
+  /// portfolio misses the lower bound on a graph of a few thousand tensors, and nothing when it
+  /// reaches it.
   std::size_t search_nodes = 200000;
-  /// @brief Above this many tensors only the greedy portfolio runs (the search needs per-op state).
+  /// @brief Inputs of up to this many tensors get the whole greedy portfolio and the search;
+  /// larger ones get what fits max_greedy_work.
   std::size_t search_max_tensors = 20000;
-  /// @brief Work allowed for the greedy portfolio, in tensor plus neighbour visits (one greedy
-  /// run costs tensors + 2 x time-overlapping pairs). Greedy-by-size always runs if one run fits;
-  /// the other members run while the total fits. An input whose single run would not fit is
-  /// planned by a sweep in time order with best-fit reuse instead, O(n log n) whatever the
-  /// overlap. The default keeps 100 000 tensors under 100 ms.
-  std::uint64_t max_greedy_work = 4000000;
+  /// @brief For inputs above search_max_tensors: work allowed for the greedy portfolio, in tensor
+  /// plus neighbour visits (a greedy run, and the settling pass after it, each cost tensors + 2 x
+  /// time-overlapping pairs). Greedy-by-size runs if one run fits, further members while the total
+  /// fits. When not even one run fits, a sweep in time order through a segregated-fit allocator
+  /// plans the input in O(n log n) whatever the overlap. The default keeps 100 000 tensors under
+  /// 100 ms.
+  std::uint64_t max_greedy_work = 3000000;
 };
 
 /// @brief Offsets for every tensor in one arena.
