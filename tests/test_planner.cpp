@@ -203,6 +203,21 @@ TEST(planner, large_inputs_within_the_work_budget_take_the_greedy_portfolio) {
   expect_valid(t, plan);
 }
 
+// A trace too large for greedy placement of everything: the largest tensors still get it, the
+// rest go on the skyline, and that beats replaying the trace like an allocator would.
+TEST(planner, large_traces_over_budget_place_their_largest_tensors_greedily) {
+  const std::filesystem::path file = std::filesystem::path(UNIMEM_TEST_DATA_DIR) / ".." / ".." / "data" /
+                                     "alloc-traces" / "ssdlite320_mobilenet_v3_large_b1_float32.csv.gz";
+  const lifetimes t = unimem::load_tensor_lifetimes(file.string());
+  plan_options opts;
+  opts.search_max_tensors = 100;
+  opts.max_greedy_work = 200000;  // far below one greedy run (about 1.5 million)
+  const memory_plan plan = unimem::plan_memory(t, opts);
+  expect_valid(t, plan);
+  EXPECT_EQ(plan.method, "greedy-on-largest");
+  EXPECT_LE(plan.ratio(), 1.10);
+}
+
 // The canonical order loses no optimum for unaligned tensors (with alignments the search is a
 // heuristic: see planner.cpp).
 TEST(planner, exhaustive_search_is_optimal_on_tiny_instances) {

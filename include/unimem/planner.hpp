@@ -37,14 +37,17 @@ struct plan_options {
   std::size_t search_nodes = 200000;
   /// @brief Inputs of up to this many tensors get the whole greedy portfolio and the search;
   /// larger ones get what fits max_greedy_work.
-  std::size_t search_max_tensors = 20000;
+  std::size_t search_max_tensors = 50000;
   /// @brief For inputs above search_max_tensors: work allowed for the greedy portfolio, in tensor
   /// plus neighbour visits (a greedy run, and the settling pass after it, each cost tensors + 2 x
-  /// time-overlapping pairs). Greedy-by-size runs if one run fits, further members while the total
+  /// overlapping_pairs()). Greedy-by-size runs if one run fits, further members while the total
   /// fits. When not even one run fits, a sweep in time order through a segregated-fit allocator
   /// plans the input in O(n log n) whatever the overlap. The default keeps 100 000 tensors under
   /// 100 ms.
   std::uint64_t max_greedy_work = 3000000;
+  /// @brief Above this many overlapping pairs the conflict graph (8 bytes a pair) is not built at
+  /// all and every input takes the sweep.
+  std::uint64_t max_overlapping_pairs = 20000000;
 };
 
 /// @brief Offsets for every tensor in one arena.
@@ -68,6 +71,11 @@ struct memory_plan {
 /// @throws std::invalid_argument for a tensor with last_op < first_op
 std::size_t lower_bound_bytes(const std::vector<tensor_lifetime>& tensors);
 
+/// @brief Number of pairs of tensors (of more than 0 bytes) whose lifetimes overlap: the size of
+/// the conflict graph that greedy placement walks. O(n log n).
+/// @throws std::invalid_argument for a tensor with last_op < first_op
+std::uint64_t overlapping_pairs(const std::vector<tensor_lifetime>& tensors);
+
 /// @brief Bytes needed without reuse: the sum of all tensors' bytes, each padded to its alignment.
 /// @throws std::overflow_error when the sum does not fit in std::size_t
 std::size_t naive_bytes(const std::vector<tensor_lifetime>& tensors);
@@ -79,7 +87,9 @@ std::size_t naive_bytes(const std::vector<tensor_lifetime>& tensors);
 memory_plan plan_memory(const std::vector<tensor_lifetime>& tensors, const plan_options& options = {});
 
 /// @brief Plain greedy-by-size with best fit (Pisarchyk & Lee 2020), the baseline that
-/// plan_memory improves on. Exposed for comparisons and benchmarks.
+/// plan_memory improves on. Exposed for comparisons and benchmarks. It builds the conflict graph,
+/// so its time and memory grow with overlapping_pairs(): plan_memory switches to a sweep on dense
+/// inputs, this does not.
 /// @throws std::invalid_argument as plan_memory does
 memory_plan plan_greedy_by_size(const std::vector<tensor_lifetime>& tensors);
 
