@@ -9,7 +9,6 @@
 #include <map>
 #include <memory>
 #include <numeric>
-#include <set>
 #include <stdexcept>
 #include <utility>
 
@@ -24,6 +23,7 @@ constexpr std::size_t unplaced = std::numeric_limits<std::size_t>::max();
 std::size_t align_up(std::size_t v, std::size_t a) noexcept { return (v + a - 1) & ~(a - 1); }
 
 void check_input(const std::vector<tensor_lifetime>& tensors, const char* call) {
+  std::size_t total = 0;
   if (tensors.size() >= std::numeric_limits<index_t>::max()) {
     throw std::invalid_argument(fmt::format("unimem::{}: {} tensors; at most {} can be planned at once",
                                             call, tensors.size(), std::numeric_limits<index_t>::max() - 1));
@@ -40,10 +40,19 @@ void check_input(const std::vector<tensor_lifetime>& tensors, const char* call) 
       throw std::invalid_argument(fmt::format(
           "unimem::{}: tensor {} has alignment {}; use a power of two (1 for none)", call, i, t.alignment));
     }
-    if (t.bytes > std::numeric_limits<std::size_t>::max() / 4) {
-      throw std::invalid_argument(fmt::format("unimem::{}: tensor {} has {} bytes, more than any arena can hold",
-                                              call, i, t.bytes));
+    if (t.alignment > (std::size_t{1} << 32)) {
+      throw std::invalid_argument(fmt::format(
+          "unimem::{}: tensor {} has alignment {}; at most 4 GiB is supported", call, i, t.alignment));
     }
+    // Every sum the planner forms (live bytes, arena, padding) is at most this total, so bounding
+    // it once rules out overflow everywhere.
+    constexpr std::size_t limit = std::numeric_limits<std::size_t>::max() / 4;
+    if (t.bytes > limit - total || t.alignment > limit - total - t.bytes) {
+      throw std::invalid_argument(fmt::format(
+          "unimem::{}: the tensors up to tensor {} ({} B) need more than {} B together; no arena can hold them",
+          call, i, t.bytes, limit));
+    }
+    total += t.bytes + t.alignment;
   }
 }
 
@@ -952,19 +961,11 @@ std::uint64_t overlapping_pairs(const std::vector<tensor_lifetime>& tensors) {
 }
 
 std::size_t naive_bytes(const std::vector<tensor_lifetime>& tensors) {
+  check_input(tensors, "naive_bytes");  // also bounds the sum below
   std::size_t sum = 0;
-  for (std::size_t i = 0; i < tensors.size(); ++i) {
-    const auto& t = tensors[i];
-    if (t.bytes == 0) continue;
-    const std::size_t padded = t.alignment > 1 ? align_up(t.bytes, t.alignment) : t.bytes;
-    if (padded < t.bytes || sum + padded < sum) {
-      throw std::overflow_error(fmt::format("unimem::naive_bytes: the sum overflows at tensor {} ({} B)", i, t.bytes));
-    }
-    // Padding keeps every offset aligned when the tensors are laid out one after another.
-    sum = align_up(sum, t.alignment) + t.bytes;
-    if (sum < t.bytes) {
-      throw std::overflow_error(fmt::format("unimem::naive_bytes: the sum overflows at tensor {} ({} B)", i, t.bytes));
-    }
+  for (const auto& t : tensors) {
+    // Laid out one after another; padding keeps every offset aligned.
+    if (t.bytes != 0) sum = align_up(sum, t.alignment) + t.bytes;
   }
   return sum;
 }

@@ -116,9 +116,13 @@ TEST(planner, rejects_bad_input_naming_the_tensor) {
   EXPECT_THROW(unimem::plan_memory(bad_alignment), std::invalid_argument);
   EXPECT_THROW(unimem::plan_greedy_by_size(bad_alignment), std::invalid_argument);
   EXPECT_THROW(unimem::lower_bound_bytes(backwards), std::invalid_argument);
-  const lifetimes huge = {{~std::size_t{0} / 2, 0, 0, 1}, {~std::size_t{0} / 2, 1, 1, 1},
-                          {~std::size_t{0} / 2, 2, 2, 1}};
+  const lifetimes huge = {{~std::size_t{0} / 2, 0, 0, 1}};
   EXPECT_THROW(unimem::plan_memory(huge), std::invalid_argument);
+  // Each fits, together they would overflow the planner's sums.
+  const lifetimes many(6, {~std::size_t{0} / 20, 0, 5, 1});
+  EXPECT_THROW(unimem::plan_memory(many), std::invalid_argument);
+  const lifetimes over_aligned = {{16, 0, 1, std::size_t{1} << 40}};
+  EXPECT_THROW(unimem::plan_memory(over_aligned), std::invalid_argument);
 }
 
 TEST(planner, validate_plan_finds_each_kind_of_defect) {

@@ -68,22 +68,22 @@ struct memory_plan {
 };
 
 /// @brief Largest number of bytes live at one time (tensors of 0 bytes count for nothing).
-/// @throws std::invalid_argument for a tensor with last_op < first_op
+/// @throws std::invalid_argument as plan_memory does
 std::size_t lower_bound_bytes(const std::vector<tensor_lifetime>& tensors);
 
 /// @brief Number of pairs of tensors (of more than 0 bytes) whose lifetimes overlap: the size of
 /// the conflict graph that greedy placement walks. O(n log n).
-/// @throws std::invalid_argument for a tensor with last_op < first_op
+/// @throws std::invalid_argument as plan_memory does
 std::uint64_t overlapping_pairs(const std::vector<tensor_lifetime>& tensors);
 
-/// @brief Bytes needed without reuse: the sum of all tensors' bytes, each padded to its alignment.
-/// @throws std::overflow_error when the sum does not fit in std::size_t
+/// @brief Bytes needed without reuse: the tensors laid out one after another, each offset aligned.
+/// @throws std::invalid_argument as plan_memory does (including inputs too large to sum)
 std::size_t naive_bytes(const std::vector<tensor_lifetime>& tensors);
 
 /// @brief Plans the tensors into one arena: greedy portfolio plus bounded search (see the file's
 /// description). Deterministic.
-/// @throws std::invalid_argument for last_op < first_op or an alignment that is 0 or not a power
-///         of two, naming the tensor
+/// @throws std::invalid_argument for last_op < first_op, an alignment that is 0, not a power of
+///         two or above 4 GiB, naming the tensor, or tensors that total more than 2^62 bytes
 memory_plan plan_memory(const std::vector<tensor_lifetime>& tensors, const plan_options& options = {});
 
 /// @brief Plain greedy-by-size with best fit (Pisarchyk & Lee 2020), the baseline that

@@ -22,7 +22,7 @@ void usage(std::FILE* to) {
       "  --method M            unimem (default: greedy portfolio + search) or greedy-by-size\n"
       "  --alignment N         align every tensor's offset to N bytes (power of two; default 1)\n"
       "  --search-nodes N      search budget (default 200000; 0: greedy portfolio only)\n"
-      "  --offsets             also print tensor,offset,bytes for every tensor\n"
+      "  --offsets             also print every tensor's offset (CSV lines, or an \"offsets\" array)\n"
       "  -h, --help            this text\n",
       to);
 }
@@ -89,10 +89,11 @@ int main(int argc, char** argv) {
   }
 
   int status = 0;
+  bool first_object = true;
   if (json && files.size() > 1) std::puts("[");
-  for (std::size_t f = 0; f < files.size(); ++f) {
+  for (const auto& file : files) {
     try {
-      auto tensors = unimem::load_tensor_lifetimes(files[f]);
+      auto tensors = unimem::load_tensor_lifetimes(file);
       for (auto& t : tensors) t.alignment = alignment;
       const auto t0 = std::chrono::steady_clock::now();
       const unimem::memory_plan plan =
@@ -103,20 +104,29 @@ int main(int argc, char** argv) {
       if (!check) status = 1;
       const std::size_t naive = unimem::naive_bytes(tensors);
       if (json) {
+        std::string offsets;
+        if (print_offsets) {
+          offsets = ", \"offsets\": [";
+          for (std::size_t i = 0; i < plan.offsets.size(); ++i) offsets += (i ? ", " : "") + std::to_string(plan.offsets[i]);
+          offsets += "]";
+        }
         std::printf(
-            "{\"file\": \"%s\", \"tensors\": %zu, \"arena_bytes\": %zu, \"lower_bound_bytes\": %zu, "
-            "\"naive_bytes\": %zu, \"ratio\": %.6f, \"ms\": %.3f, \"method\": \"%s\", \"valid\": %s}%s\n",
-            json_escape(files[f]).c_str(), tensors.size(), plan.arena_bytes, plan.lower_bound_bytes, naive,
-            plan.ratio(), ms, plan.method.c_str(), check ? "true" : "false",
-            json && files.size() > 1 && f + 1 < files.size() ? "," : "");
+            "%s{\"file\": \"%s\", \"tensors\": %zu, \"arena_bytes\": %zu, \"lower_bound_bytes\": %zu, "
+            "\"naive_bytes\": %zu, \"ratio\": %.6f, \"ms\": %.3f, \"method\": \"%s\", \"valid\": %s%s}\n",
+            first_object ? "" : ",", json_escape(file).c_str(), tensors.size(), plan.arena_bytes,
+            plan.lower_bound_bytes, naive, plan.ratio(), ms, plan.method.c_str(), check ? "true" : "false",
+            offsets.c_str());
+        first_object = false;
       } else {
         std::printf("%s: %zu tensors, arena %zu B, lower bound %zu B (x%.4f), no reuse %zu B, %.3f ms, %s%s\n",
-                    files[f].c_str(), tensors.size(), plan.arena_bytes, plan.lower_bound_bytes, plan.ratio(), naive,
-                    ms, plan.method.c_str(), check ? "" : (", INVALID: " + check.message).c_str());
-      }
-      if (print_offsets) {
-        std::puts("tensor,offset,bytes");
-        for (std::size_t i = 0; i < tensors.size(); ++i) std::printf("%zu,%zu,%zu\n", i, plan.offsets[i], tensors[i].bytes);
+                    file.c_str(), tensors.size(), plan.arena_bytes, plan.lower_bound_bytes, plan.ratio(), naive, ms,
+                    plan.method.c_str(), check ? "" : (", INVALID: " + check.message).c_str());
+        if (print_offsets) {
+          std::puts("tensor,offset,bytes");
+          for (std::size_t i = 0; i < tensors.size(); ++i) {
+            std::printf("%zu,%zu,%zu\n", i, plan.offsets[i], tensors[i].bytes);
+          }
+        }
       }
     } catch (const std::exception& e) {
       std::fprintf(stderr, "unimem-plan: %s\n", e.what());
