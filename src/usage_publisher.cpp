@@ -66,13 +66,18 @@ usage_slot* slots_of(segment_header* h) {
   throw std::system_error(errno, std::generic_category(), what);
 }
 
+// The seqlock uses release stores for the data and acquire loads for the reader's copy instead of
+// fences: a reader that sees any new value then sees the odd sequence too, and ThreadSanitizer
+// models it (it does not model std::atomic_thread_fence).
+constexpr auto data_store = std::memory_order_release;
+constexpr auto data_load = std::memory_order_acquire;
+
 /// Seqlock writer: take the slot by moving seq from even to odd.
 std::uint64_t lock_slot(usage_slot& s) {
   std::uint64_t seq = s.seq.load(std::memory_order_relaxed);
   while (true) {
     if ((seq & 1) == 0 && s.seq.compare_exchange_weak(seq, seq + 1, std::memory_order_acquire,
                                                       std::memory_order_relaxed)) {
-      std::atomic_thread_fence(std::memory_order_release);  // seq odd before the data changes
       return seq;
     }
     if (seq & 1) {
@@ -186,9 +191,9 @@ std::size_t usage_publisher::tag(std::string_view name) {
   std::uint64_t words[name_words] = {};
   std::memcpy(words, name.data(), name.size());
   const std::uint64_t seq = lock_slot(s);
-  for (std::size_t w = 0; w < name_words; ++w) s.name[w].store(words[w], std::memory_order_relaxed);
-  s.current.store(0, std::memory_order_relaxed);
-  s.peak.store(0, std::memory_order_relaxed);
+  for (std::size_t w = 0; w < name_words; ++w) s.name[w].store(words[w], data_store);
+  s.current.store(0, data_store);
+  s.peak.store(0, data_store);
   unlock_slot(s, seq);
   impl_->names.emplace_back(name);
   impl_->count.store(i + 1, std::memory_order_release);
@@ -199,18 +204,18 @@ std::size_t usage_publisher::tag(std::string_view name) {
 void usage_publisher::set(std::size_t tag, std::uint64_t current_bytes) {
   usage_slot& s = impl_->slot(tag);
   const std::uint64_t seq = lock_slot(s);
-  s.current.store(current_bytes, std::memory_order_relaxed);
-  if (current_bytes > s.peak.load(std::memory_order_relaxed)) s.peak.store(current_bytes, std::memory_order_relaxed);
-  s.updates.store(s.updates.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  s.current.store(current_bytes, data_store);
+  if (current_bytes > s.peak.load(std::memory_order_relaxed)) s.peak.store(current_bytes, data_store);
+  s.updates.store(s.updates.load(std::memory_order_relaxed) + 1, data_store);
   unlock_slot(s, seq);
 }
 
 void usage_publisher::set(std::size_t tag, std::uint64_t current_bytes, std::uint64_t peak_bytes) {
   usage_slot& s = impl_->slot(tag);
   const std::uint64_t seq = lock_slot(s);
-  s.current.store(current_bytes, std::memory_order_relaxed);
-  s.peak.store(std::max(current_bytes, peak_bytes), std::memory_order_relaxed);
-  s.updates.store(s.updates.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  s.current.store(current_bytes, data_store);
+  s.peak.store(std::max(current_bytes, peak_bytes), data_store);
+  s.updates.store(s.updates.load(std::memory_order_relaxed) + 1, data_store);
   unlock_slot(s, seq);
 }
 
@@ -225,9 +230,9 @@ void usage_publisher::add(std::size_t tag, std::int64_t delta_bytes) {
     const std::uint64_t d = static_cast<std::uint64_t>(-(delta_bytes + 1)) + 1;  // no overflow at INT64_MIN
     current = current < d ? 0 : current - d;
   }
-  s.current.store(current, std::memory_order_relaxed);
-  if (current > s.peak.load(std::memory_order_relaxed)) s.peak.store(current, std::memory_order_relaxed);
-  s.updates.store(s.updates.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  s.current.store(current, data_store);
+  if (current > s.peak.load(std::memory_order_relaxed)) s.peak.store(current, data_store);
+  s.updates.store(s.updates.load(std::memory_order_relaxed) + 1, data_store);
   unlock_slot(s, seq);
 }
 
@@ -275,10 +280,9 @@ std::optional<process_usage> read_usage_segment(const std::string& path) {
         continue;
       }
       std::uint64_t words[name_words];
-      for (std::size_t w = 0; w < name_words; ++w) words[w] = s.name[w].load(std::memory_order_relaxed);
-      const std::uint64_t current = s.current.load(std::memory_order_relaxed);
-      const std::uint64_t peak = s.peak.load(std::memory_order_relaxed);
-      std::atomic_thread_fence(std::memory_order_acquire);
+      for (std::size_t w = 0; w < name_words; ++w) words[w] = s.name[w].load(data_load);
+      const std::uint64_t current = s.current.load(data_load);
+      const std::uint64_t peak = s.peak.load(data_load);
       if (s.seq.load(std::memory_order_relaxed) != before) continue;
       char name[sizeof words + 1] = {};
       std::memcpy(name, words, sizeof words);

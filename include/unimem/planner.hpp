@@ -3,12 +3,13 @@
 ///
 /// The problem is offline dynamic storage allocation (NP-hard). The lower bound is the largest
 /// number of bytes live at any one time; a plan that reaches it wastes nothing. `plan_memory` runs
-/// a portfolio of greedy placements (greedy-by-size after Pisarchyk & Lee 2020, first-fit and
-/// best-fit, greedy-by-breadth, ...) and, when none reaches the lower bound, a bounded branch-and-
-/// bound search over "canonical" placements (every tensor rests on a tensor below it or on offset
-/// 0, in the spirit of Moffitt's MiniMalloc, 2023) that keeps the best arena found. The search has
-/// a deterministic work budget, so the same input always gives the same plan. See docs/planning.md
-/// for the measured results.
+/// a portfolio of greedy placements (greedy-by-size after Pisarchyk & Lee 2020 with best and first
+/// fit, greedy-by-breadth, by area, by lifetime), settles each (every tensor drops onto the tensor
+/// below it), and, when none reaches the lower bound, a bounded branch-and-bound search over such
+/// settled placements in the spirit of Moffitt's MiniMalloc (2023) that keeps the best arena found.
+/// Inputs too large for that within a work budget take the better of a time sweep through a
+/// segregated-fit allocator and greedy placement of their largest tensors. Every budget counts
+/// work, not time, so the same input always gives the same plan. See docs/planning.md.
 #pragma once
 
 #include <cstddef>
@@ -41,12 +42,13 @@ struct plan_options {
   /// @brief For inputs above search_max_tensors: work allowed for the greedy portfolio, in tensor
   /// plus neighbour visits (a greedy run, and the settling pass after it, each cost tensors + 2 x
   /// overlapping_pairs()). Greedy-by-size runs if one run fits, further members while the total
-  /// fits. When not even one run fits, a sweep in time order through a segregated-fit allocator
-  /// plans the input in O(n log n) whatever the overlap. The default keeps 100 000 tensors under
-  /// 100 ms.
+  /// fits. When not even one run fits, the plan is the better of a sweep in time order through a
+  /// segregated-fit allocator (O(n log n) whatever the overlap) and greedy-by-size for as many of
+  /// the largest tensors as half this budget allows, the rest stacked on top. The default keeps
+  /// 100 000 tensors under 100 ms.
   std::uint64_t max_greedy_work = 3000000;
-  /// @brief Above this many overlapping pairs the conflict graph (8 bytes a pair) is not built at
-  /// all and every input takes the sweep.
+  /// @brief Above this many overlapping pairs the full conflict graph (8 bytes a pair) is never
+  /// built: every input is planned as described for max_greedy_work.
   std::uint64_t max_overlapping_pairs = 20000000;
 };
 
