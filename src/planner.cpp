@@ -242,7 +242,7 @@ std::vector<std::size_t> greedy(const problem& p, const std::vector<index_t>& or
       const auto& r = range[nb[x]];
       if (r.first != unplaced) busy.push_back(r);
     }
-    std::sort(busy.begin(), busy.end());
+    std::sort(busy.begin(), busy.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
     const std::size_t need = p.size[k], a = p.align[k];
     std::size_t prev_end = 0, best = unplaced, best_slack = unplaced;
     for (const auto& [lo, hi] : busy) {
@@ -930,6 +930,14 @@ std::vector<std::size_t> greedy_on_largest(const std::vector<tensor_lifetime>& t
   }
   for (std::size_t r = m; r < p.n; ++r) {
     const index_t k = by_size[r];
+    if (r + 8 < p.n) {  // random order over the arrays: fetch ahead
+      const index_t ahead = by_size[r + 8];
+      __builtin_prefetch(&p.s[ahead]);
+      __builtin_prefetch(&p.e[ahead]);
+      __builtin_prefetch(&p.size[ahead]);
+      __builtin_prefetch(&p.align[ahead]);
+      __builtin_prefetch(&off[ahead], 1);
+    }
     off[k] = align_up(sky.max(p.s[k], p.e[k]), p.align[k]);
     sky.raise(p.s[k], p.e[k], off[k] + p.size[k]);
   }
@@ -993,11 +1001,11 @@ memory_plan plan_memory(const std::vector<tensor_lifetime>& tensors, const plan_
     // sweep behaves like a caching allocator).
     std::vector<std::size_t> sweep = sweep_best_fit(p);
     const std::size_t sweep_arena = arena_of(p, sweep);
-    if (static_cast<double>(sweep_arena) <= 1.01 * static_cast<double>(p.lower_bound)) {
+    if (static_cast<double>(sweep_arena) <= 1.02 * static_cast<double>(p.lower_bound)) {  // good enough
       return finish(tensors, p, sweep, "sweep-best-fit");
     }
     std::vector<std::size_t> largest =
-        greedy_on_largest(tensors, p, order_by(p, order_key::size), options.max_greedy_work / 2);
+        greedy_on_largest(tensors, p, order_by(p, order_key::size), options.max_greedy_work);
     if (arena_of(p, largest) < sweep_arena) return finish(tensors, p, largest, "greedy-on-largest");
     return finish(tensors, p, sweep, "sweep-best-fit");
   }

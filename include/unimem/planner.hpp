@@ -44,9 +44,9 @@ struct plan_options {
   /// overlapping_pairs()). Greedy-by-size runs if one run fits, further members while the total
   /// fits. When not even one run fits, the plan is the better of a sweep in time order through a
   /// segregated-fit allocator (O(n log n) whatever the overlap) and greedy-by-size for as many of
-  /// the largest tensors as half this budget allows, the rest stacked on top. The default keeps
+  /// the largest tensors as this budget allows, the rest stacked on top. The default keeps
   /// 100 000 tensors under 100 ms.
-  std::uint64_t max_greedy_work = 3000000;
+  std::uint64_t max_greedy_work = 2000000;
   /// @brief Above this many overlapping pairs the full conflict graph (8 bytes a pair) is never
   /// built: every input is planned as described for max_greedy_work.
   std::uint64_t max_overlapping_pairs = 20000000;
