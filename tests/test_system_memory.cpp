@@ -1,46 +1,146 @@
+// /proc/meminfo and NvMap parsing from fixtures (tests/data), budgets, and cudaMemGetInfo where
+// it means something.
+#include <unimem/system_memory.hpp>
+
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 
 #include <gtest/gtest.h>
 
-#include <unimem/system_memory.hpp>
+#include <unimem/error.hpp>
 
-namespace unimem {
+#include "support/gpu_test.hpp"
+
 namespace {
 
-TEST(meminfo, parses_a_tegra_fixture) {
-  const auto m = read_meminfo(std::string(UNIMEM_TEST_DATA_DIR) + "/meminfo_orin.txt");
-  ASSERT_TRUE(m.has_value());
-  EXPECT_EQ(m->mem_total, 30536112ull * 1024);
-  EXPECT_EQ(m->mem_available, 27284504ull * 1024);
-  EXPECT_EQ(m->swap_total, 15268032ull * 1024);
-  EXPECT_EQ(m->swap_free, 15268032ull * 1024);
+std::string fixture(const std::string& name) {
+  std::ifstream f(std::string(UNIMEM_TEST_DATA_DIR) + "/" + name);
+  EXPECT_TRUE(f.good()) << name;
+  std::ostringstream s;
+  s << f.rdbuf();
+  return s.str();
 }
 
-TEST(meminfo, reads_this_machine) {
-  const auto m = read_meminfo();
+constexpr std::size_t kib = 1024;
+
+TEST(system_memory, meminfo_of_a_jetson) {
+  const unimem::meminfo m = unimem::parse_meminfo(fixture("meminfo_orin_nano.txt"));
+  EXPECT_EQ(m.mem_total, 7802880 * kib);
+  EXPECT_EQ(m.mem_available, 4520960 * kib);
+  EXPECT_EQ(m.mem_free, 412160 * kib);
+  EXPECT_EQ(m.swap_total, 3901440 * kib);
+  EXPECT_EQ(m.swap_free, 3778560 * kib);
+  ASSERT_TRUE(m.nvmap_used.has_value());
+  EXPECT_EQ(*m.nvmap_used, 1214464 * kib);
+}
+
+TEST(system_memory, meminfo_of_a_server_has_no_nvmap) {
+  const auto m = unimem::read_meminfo(std::string(UNIMEM_TEST_DATA_DIR) + "/meminfo_x86_server.txt");
   ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->mem_total, 2113523844 * kib);
+  EXPECT_EQ(m->swap_total, 0u);
+  EXPECT_FALSE(m->nvmap_used.has_value());
+  EXPECT_FALSE(unimem::read_meminfo("/nonexistent/meminfo").has_value());
+}
+
+TEST(system_memory, malformed_meminfo_names_the_line) {
+  EXPECT_THROW(unimem::parse_meminfo("MemTotal: 100 kB\n"), std::runtime_error);  // no MemAvailable
+  try {
+    unimem::parse_meminfo("MemTotal: 100 kB\nMemAvailable: lots kB\n");
+    FAIL() << "expected std::runtime_error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("line 2"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(unimem::parse_meminfo("MemTotal: 100 MB\nMemAvailable: 5 kB\n"), std::runtime_error);
+}
+
+TEST(system_memory, live_meminfo_is_consistent) {
+  const auto m = unimem::read_meminfo();
+  if (!m) GTEST_SKIP() << "no /proc/meminfo here";
   EXPECT_GT(m->mem_total, 0u);
   EXPECT_LE(m->mem_available, m->mem_total);
+  EXPECT_LE(m->swap_free, m->swap_total);
 }
 
-TEST(meminfo, missing_file_is_nullopt) { EXPECT_FALSE(read_meminfo("/nonexistent/meminfo").has_value()); }
+TEST(system_memory, nvmap_client_table) {
+  const unimem::nvmap_usage u = unimem::parse_nvmap_clients(fixture("nvmap_iovmm_clients.txt"));
+  EXPECT_EQ(u.total_bytes, 1215488 * kib);
+  ASSERT_EQ(u.clients.size(), 6u);
+  EXPECT_EQ(u.clients[0].client, "user");
+  EXPECT_EQ(u.clients[0].process, "nvargus-daemon");
+  EXPECT_EQ(u.clients[0].pid, 921);
+  EXPECT_EQ(u.clients[0].bytes, 61240 * kib);
+  EXPECT_EQ(u.clients[2].process, "Web Content");  // command names may contain spaces
+  EXPECT_EQ(u.clients[3].process, "detector");
+  EXPECT_EQ(u.clients[3].bytes, 921600 * kib);
+  EXPECT_EQ(u.clients[5].process, "kernel");
+  EXPECT_EQ(u.clients[5].pid, 0);
+  // Shared buffers count in full for every client that holds them.
+  std::size_t sum = 0;
+  for (const auto& c : u.clients) sum += c.bytes;
+  EXPECT_GT(sum, u.total_bytes);
 
-TEST(meminfo, malformed_text_names_the_problem) {
-  try {
-    (void)parse_meminfo("MemTotal: 100 kB\n");
-    FAIL();
-  } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find("MemAvailable"), std::string::npos) << e.what();
+  const auto read = unimem::read_nvmap_usage(std::string(UNIMEM_TEST_DATA_DIR) + "/nvmap_iovmm_clients.txt");
+  ASSERT_TRUE(read.has_value());
+  EXPECT_EQ(read->total_bytes, u.total_bytes);
+  EXPECT_FALSE(unimem::read_nvmap_usage("/nonexistent/nvmap/iovmm/clients").has_value());
+}
+
+TEST(system_memory, malformed_nvmap_tables_are_rejected) {
+  EXPECT_THROW(unimem::parse_nvmap_clients(fixture("nvmap_truncated.txt")), std::runtime_error);
+  EXPECT_THROW(unimem::parse_nvmap_clients("MemTotal: 5 kB\n"), std::runtime_error);
+  EXPECT_THROW(unimem::parse_nvmap_clients("CLIENT PROCESS PID SIZE\nuser app x 12K\ntotal 12K\n"),
+               std::runtime_error);
+  EXPECT_THROW(unimem::parse_nvmap_clients("CLIENT PROCESS PID SIZE\nuser app 12 lotsK\ntotal 12K\n"),
+               std::runtime_error);
+}
+
+TEST(system_memory, integrated_budget_from_meminfo) {
+  const unimem::meminfo m = unimem::parse_meminfo(fixture("meminfo_orin_nano.txt"));
+  const std::size_t available = 4520960 * kib;
+  EXPECT_EQ(unimem::integrated_budget(m, 0.0), available);
+  EXPECT_EQ(unimem::integrated_budget(m), available / 5 * 4);  // 20% headroom; divisible here
+  EXPECT_EQ(unimem::integrated_budget(m, 0.5, 1000 * kib), (available - 1000 * kib) / 2);
+  EXPECT_EQ(unimem::integrated_budget(m, 0.2, available), 0u);
+  EXPECT_EQ(unimem::integrated_budget(m, 0.2, ~std::size_t{0}), 0u);
+  // With swap: MemAvailable + SwapFree, at most MemTotal - NvMapMemUsed.
+  const std::size_t with_swap = (4520960 + 3778560) * kib;
+  const std::size_t physical = (7802880 - 1214464) * kib;
+  EXPECT_EQ(unimem::integrated_budget(m, 0.0, 0, true), std::min(with_swap, physical));
+  EXPECT_THROW(unimem::integrated_budget(m, 1.0), std::invalid_argument);
+  EXPECT_THROW(unimem::integrated_budget(m, -0.1), std::invalid_argument);
+}
+
+TEST(system_memory, budget_of_a_simulated_board_needs_its_numbers) {
+  EXPECT_THROW(unimem::memory_budget(unimem::device_profile::jetson_orin_nano()), unimem::unsupported_error);
+  EXPECT_THROW(unimem::memory_budget(unimem::device_profile::discrete_h100()), unimem::unsupported_error);
+  EXPECT_THROW(unimem::memory_budget(unimem::device_profile::discrete_h100(), 2.0), std::invalid_argument);
+  // cudaMemGetInfo is no budget on an integrated GPU, and a simulated profile has no device.
+  EXPECT_FALSE(unimem::query_device_memory(unimem::device_profile::jetson_agx_orin()).has_value());
+  EXPECT_FALSE(unimem::query_device_memory(unimem::device_profile::discrete_h100()).has_value());
+}
+
+class system_memory_gpu : public unimem::test::gpu_test {};
+
+TEST_F(system_memory_gpu, device_memory_and_budget_of_the_current_device) {
+  const unimem::device_profile p = unimem::device_profile::current();
+  const std::size_t budget = unimem::memory_budget(p, 0.2);
+  EXPECT_GT(budget, 0u);
+  const auto d = unimem::query_device_memory(p);
+  if (p.integrated) {
+    EXPECT_FALSE(d.has_value());
+    const auto m = unimem::read_meminfo();
+    ASSERT_TRUE(m.has_value());
+    EXPECT_LE(budget, m->mem_available);
+  } else {
+    ASSERT_TRUE(d.has_value());
+    EXPECT_EQ(d->device, p.device);
+    EXPECT_LE(d->free_bytes, d->total_bytes);
+    EXPECT_GT(d->total_bytes, 0u);
+    EXPECT_LE(budget, d->free_bytes);
   }
-  try {
-    (void)parse_meminfo("MemTotal: lots\nMemAvailable: 1 kB\n");
-    FAIL();
-  } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find("line 1"), std::string::npos) << e.what();
-  }
-  EXPECT_THROW((void)parse_meminfo("MemTotal: 1 MB\nMemAvailable: 1 kB\n"), std::runtime_error);
 }
 
 }  // namespace
-}  // namespace unimem

@@ -30,3 +30,7 @@
 #include <unimem/pcie.hpp>
 #include <unimem/dmabuf.hpp>
 #include <unimem/frame_ring.hpp>
+#include <unimem/planner.hpp>
+#include <unimem/planned_arena.hpp>
+#include <unimem/estimator.hpp>
+#include <unimem/usage_publisher.hpp>

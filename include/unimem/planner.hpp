@@ -1,0 +1,129 @@
+/// @file planner.hpp
+/// @brief Static memory planning: tensors with known lifetimes get offsets in one arena.
+///
+/// The problem is offline dynamic storage allocation (NP-hard). The lower bound is the largest
+/// number of bytes live at any one time; a plan that reaches it wastes nothing. `plan_memory` runs
+/// a portfolio of greedy placements (greedy-by-size after Pisarchyk & Lee 2020 with best and first
+/// fit, greedy-by-breadth, by area, by lifetime), settles each (every tensor drops onto the tensor
+/// below it), and, when none reaches the lower bound, a bounded branch-and-bound search over such
+/// settled placements in the spirit of Moffitt's MiniMalloc (2023) that keeps the best arena found.
+/// Inputs too large for that within a work budget take the better of a time sweep through a
+/// segregated-fit allocator and greedy placement of their largest tensors. Every budget counts
+/// work, not time, so the same input always gives the same plan. See docs/planning.md.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <iosfwd>
+#include <limits>
+#include <string>
+#include <vector>
+
+namespace unimem {
+
+/// @brief One tensor to place: `bytes` live from op `first_op` through op `last_op` inclusive.
+struct tensor_lifetime {
+  std::size_t bytes = 0;
+  std::size_t first_op = 0;
+  std::size_t last_op = 0;    ///< inclusive; must be >= first_op
+  std::size_t alignment = 1;  ///< the planned offset is a multiple of this (a power of two)
+};
+
+/// @brief How hard `plan_memory` tries.
+struct plan_options {
+  /// @brief Work budget of the improvement search, in search nodes (each places one tensor).
+  /// 0 keeps the best greedy placement. The default costs up to about 100 ms when the greedy
+  /// portfolio misses the lower bound on a graph of a few thousand tensors, and nothing when it
+  /// reaches it.
+  std::size_t search_nodes = 200000;
+  /// @brief Inputs of up to this many tensors get the whole greedy portfolio and the search;
+  /// larger ones get what fits max_greedy_work.
+  std::size_t search_max_tensors = 50000;
+  /// @brief For inputs above search_max_tensors: work allowed for the greedy portfolio, in tensor
+  /// plus neighbour visits (a greedy run, and the settling pass after it, each cost tensors + 2 x
+  /// overlapping_pairs()). Greedy-by-size runs if one run fits, further members while the total
+  /// fits. When not even one run fits, the plan is the better of a sweep in time order through a
+  /// segregated-fit allocator (O(n log n) whatever the overlap) and greedy-by-size for as many of
+  /// the largest tensors as this budget allows, the rest stacked on top. The default keeps
+  /// 100 000 tensors under 100 ms.
+  std::uint64_t max_greedy_work = 2000000;
+  /// @brief Above this many overlapping pairs the full conflict graph (8 bytes a pair) is never
+  /// built: every input is planned as described for max_greedy_work.
+  std::uint64_t max_overlapping_pairs = 20000000;
+};
+
+/// @brief Offsets for every tensor in one arena.
+struct memory_plan {
+  std::vector<std::size_t> offsets;    ///< offsets[i] belongs to tensors[i]
+  std::size_t arena_bytes = 0;         ///< max over tensors of offset + bytes
+  std::size_t lower_bound_bytes = 0;   ///< max over time of live bytes: no plan can be smaller
+  std::size_t arena_alignment = 1;     ///< the arena's base must be aligned to this (max alignment)
+  std::string method;                  ///< the placement that won, e.g. "greedy-by-size" or "search"
+
+  /// @brief arena_bytes / lower_bound_bytes (1.0 for an empty plan).
+  double ratio() const noexcept {
+    return lower_bound_bytes == 0 ? 1.0
+                                  : static_cast<double>(arena_bytes) / static_cast<double>(lower_bound_bytes);
+  }
+  /// @brief True when the arena equals the lower bound, so no plan can do better.
+  bool optimal() const noexcept { return arena_bytes == lower_bound_bytes; }
+};
+
+/// @brief Largest number of bytes live at one time (tensors of 0 bytes count for nothing).
+/// @throws std::invalid_argument as plan_memory does
+std::size_t lower_bound_bytes(const std::vector<tensor_lifetime>& tensors);
+
+/// @brief Number of pairs of tensors (of more than 0 bytes) whose lifetimes overlap: the size of
+/// the conflict graph that greedy placement walks. O(n log n).
+/// @throws std::invalid_argument as plan_memory does
+std::uint64_t overlapping_pairs(const std::vector<tensor_lifetime>& tensors);
+
+/// @brief Bytes needed without reuse: the tensors laid out one after another, each offset aligned.
+/// @throws std::invalid_argument as plan_memory does (including inputs too large to sum)
+std::size_t naive_bytes(const std::vector<tensor_lifetime>& tensors);
+
+/// @brief Plans the tensors into one arena: greedy portfolio plus bounded search (see the file's
+/// description). Deterministic.
+/// @throws std::invalid_argument for last_op < first_op, an alignment that is 0, not a power of
+///         two or above 4 GiB, naming the tensor, or tensors that total more than 2^62 bytes
+memory_plan plan_memory(const std::vector<tensor_lifetime>& tensors, const plan_options& options = {});
+
+/// @brief Plain greedy-by-size with best fit (Pisarchyk & Lee 2020), the baseline that
+/// plan_memory improves on. Exposed for comparisons and benchmarks. It builds the conflict graph,
+/// so its time and memory grow with overlapping_pairs(): plan_memory switches to a sweep on dense
+/// inputs, this does not.
+/// @throws std::invalid_argument as plan_memory does
+memory_plan plan_greedy_by_size(const std::vector<tensor_lifetime>& tensors);
+
+/// @brief Result of validate_plan: `ok`, or what is wrong and which tensors are involved.
+struct plan_check {
+  static constexpr std::size_t none = std::numeric_limits<std::size_t>::max();
+  bool ok = true;
+  std::string message;          ///< empty when ok
+  std::size_t first = none;     ///< the offending tensor
+  std::size_t second = none;    ///< the tensor it collides with, when there is one
+  explicit operator bool() const noexcept { return ok; }
+};
+
+/// @brief Checks a plan: one offset per tensor, each offset aligned, each tensor inside the
+/// arena, and no two tensors that are live at the same time overlapping in address. O(n log n).
+plan_check validate_plan(const std::vector<tensor_lifetime>& tensors, const memory_plan& plan);
+
+/// @brief Reads a lifetimes CSV (`tensor,first_op,last_op,bytes`, live first_op..last_op
+/// inclusive). `source` names the input in error messages.
+/// @throws std::runtime_error naming the source and line for malformed input
+std::vector<tensor_lifetime> parse_lifetimes_csv(std::istream& in, const std::string& source = "<stream>");
+
+/// @brief Reads an allocation trace (`op,id,bytes,stream`, op `a` or `f`): each allocation becomes
+/// a tensor live from its allocate event to its free event, time being the event's index. An
+/// allocation never freed lives to the end of the trace.
+/// @throws std::runtime_error naming the source and line for malformed input, a free of an unknown
+///         id, or an id allocated twice without a free
+std::vector<tensor_lifetime> parse_alloc_trace(std::istream& in, const std::string& source = "<stream>");
+
+/// @brief Reads either format from a file, plain or gzip-compressed; the header line tells the
+/// format apart.
+/// @throws std::runtime_error when the file cannot be read or its header is neither format
+std::vector<tensor_lifetime> load_tensor_lifetimes(const std::string& path);
+
+}  // namespace unimem

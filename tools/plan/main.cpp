@@ -1,0 +1,138 @@
+// unimem-plan: plans the tensors of a lifetimes CSV or an allocation trace into one arena and
+// reports the arena against the lower bound (max live bytes) and no reuse at all.
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include <unimem/planner.hpp>
+
+namespace {
+
+void usage(std::FILE* to) {
+  std::fputs(
+      "usage: unimem-plan [options] FILE...\n"
+      "  FILE                  lifetimes CSV (tensor,first_op,last_op,bytes) or allocation trace\n"
+      "                        (op,id,bytes,stream), plain or gzip; the header tells them apart\n"
+      "  --json                one JSON object per file (an array when there are several)\n"
+      "  --method M            unimem (default: greedy portfolio + search) or greedy-by-size\n"
+      "  --alignment N         align every tensor's offset to N bytes (power of two; default 1)\n"
+      "  --search-nodes N      search budget (default 200000; 0: greedy portfolio only)\n"
+      "  --offsets             also print every tensor's offset (CSV lines, or an \"offsets\" array)\n"
+      "  -h, --help            this text\n",
+      to);
+}
+
+std::string json_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) {
+      out += fmt::format("\\u{:04x}", static_cast<int>(c));
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+std::size_t parse_number(const std::string& flag, const char* value) {
+  char* end = nullptr;
+  const unsigned long long v = std::strtoull(value, &end, 10);
+  if (end == value || *end != '\0' || value[0] == '-') {
+    throw std::invalid_argument(fmt::format("{} needs a non-negative integer, got '{}'", flag, value));
+  }
+  return static_cast<std::size_t>(v);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool json = false, print_offsets = false;
+  std::string method = "unimem";
+  std::size_t alignment = 1;
+  unimem::plan_options options;
+  std::vector<std::string> files;
+  try {
+    for (int i = 1; i < argc; ++i) {
+      const std::string a = argv[i];
+      auto value = [&]() -> const char* {
+        if (i + 1 >= argc) throw std::invalid_argument(fmt::format("{} needs a value", a));
+        return argv[++i];
+      };
+      if (a == "--json") json = true;
+      else if (a == "--offsets") print_offsets = true;
+      else if (a == "--method") method = value();
+      else if (a == "--alignment") alignment = parse_number(a, value());
+      else if (a == "--search-nodes") options.search_nodes = parse_number(a, value());
+      else if (a == "-h" || a == "--help") {
+        usage(stdout);
+        return 0;
+      } else if (!a.empty() && a[0] == '-') throw std::invalid_argument(fmt::format("unknown option '{}'", a));
+      else files.push_back(a);
+    }
+    if (method != "unimem" && method != "greedy-by-size") {
+      throw std::invalid_argument(fmt::format("--method '{}': use unimem or greedy-by-size", method));
+    }
+    if (alignment == 0 || (alignment & (alignment - 1)) != 0) {
+      throw std::invalid_argument(fmt::format("--alignment {}: use a power of two", alignment));
+    }
+    if (files.empty()) throw std::invalid_argument("no input file");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "unimem-plan: %s\n", e.what());
+    usage(stderr);
+    return 2;
+  }
+
+  int status = 0;
+  bool first_object = true;
+  if (json && files.size() > 1) std::puts("[");
+  for (const auto& file : files) {
+    try {
+      auto tensors = unimem::load_tensor_lifetimes(file);
+      for (auto& t : tensors) t.alignment = alignment;
+      const auto t0 = std::chrono::steady_clock::now();
+      const unimem::memory_plan plan =
+          method == "unimem" ? unimem::plan_memory(tensors, options) : unimem::plan_greedy_by_size(tensors);
+      const auto t1 = std::chrono::steady_clock::now();
+      const double ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
+      const auto check = unimem::validate_plan(tensors, plan);
+      if (!check) status = 1;
+      const std::size_t naive = unimem::naive_bytes(tensors);
+      if (json) {
+        std::string offsets;
+        if (print_offsets) {
+          offsets = ", \"offsets\": [";
+          for (std::size_t i = 0; i < plan.offsets.size(); ++i) offsets += (i ? ", " : "") + std::to_string(plan.offsets[i]);
+          offsets += "]";
+        }
+        std::printf(
+            "%s{\"file\": \"%s\", \"tensors\": %zu, \"arena_bytes\": %zu, \"lower_bound_bytes\": %zu, "
+            "\"naive_bytes\": %zu, \"ratio\": %.6f, \"ms\": %.3f, \"method\": \"%s\", \"valid\": %s%s}\n",
+            first_object ? "" : ",", json_escape(file).c_str(), tensors.size(), plan.arena_bytes,
+            plan.lower_bound_bytes, naive, plan.ratio(), ms, plan.method.c_str(), check ? "true" : "false",
+            offsets.c_str());
+        first_object = false;
+      } else {
+        std::printf("%s: %zu tensors, arena %zu B, lower bound %zu B (x%.4f), no reuse %zu B, %.3f ms, %s%s\n",
+                    file.c_str(), tensors.size(), plan.arena_bytes, plan.lower_bound_bytes, plan.ratio(), naive, ms,
+                    plan.method.c_str(), check ? "" : (", INVALID: " + check.message).c_str());
+        if (print_offsets) {
+          std::puts("tensor,offset,bytes");
+          for (std::size_t i = 0; i < tensors.size(); ++i) {
+            std::printf("%zu,%zu,%zu\n", i, plan.offsets[i], tensors[i].bytes);
+          }
+        }
+      }
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "unimem-plan: %s\n", e.what());
+      status = 1;
+    }
+  }
+  if (json && files.size() > 1) std::puts("]");
+  return status;
+}
