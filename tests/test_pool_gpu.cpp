@@ -28,7 +28,10 @@ constexpr std::size_t MiB = std::size_t{1} << 20;
 class stream_gate {
  public:
   explicit stream_gate(stream_view s) {
-    ASSERT_EQ(cudaLaunchHostFunc(s.value(), &stream_gate::wait, this), cudaSuccess);
+    if (cudaLaunchHostFunc(s.value(), &stream_gate::wait, this) != cudaSuccess) {
+      ADD_FAILURE() << "cudaLaunchHostFunc failed";
+      open_.store(true);
+    }
   }
   ~stream_gate() { release(); }
   void release() { open_.store(true); }
