@@ -106,7 +106,7 @@ class fixed_block_core {
   }
 
   std::size_t release() {
-    for (std::uint32_t t = 1; t < free_.size(); ++t) settle(t, false);
+    for (std::uint32_t t = 1; t < free_.size(); ++t) settle(t, true);
     std::unordered_map<chunk*, std::size_t> free_count;
     for (const entry& e : free_[0]) {
       chunk* c = find_chunk(e.addr);

@@ -217,11 +217,12 @@ class pool_impl final : public pool_core {
     // A neighbour with no pending work (slot 0) may join memory owned by stream s: the merged
     // block is then usable by s at once and by others after s's event, which is safe for both.
     auto joinable = [s](const pool_block* nb) { return nb != nullptr && nb->is_free && (nb->slot == s || nb->slot == 0); };
-    if (joinable(b->next)) {
+    // Loops: absorbing a slot-0 neighbour can bring another block of slot s next to this one.
+    while (joinable(b->next)) {
       index_[b->next->slot].remove(b->next);
       absorb_next(b);
     }
-    if (joinable(b->prev)) {
+    while (joinable(b->prev)) {
       pool_block* lower = b->prev;
       index_[lower->slot].remove(lower);
       absorb_next(lower);
@@ -419,10 +420,11 @@ class pool_impl final : public pool_core {
 
   /// Returns wholly free chunks, largest first, until at most `target` bytes are held. A chunk
   /// goes back only when no stream other than slot `s` may still have work on it: giving it to
-  /// upstream must not depend on upstream synchronizing.
+  /// upstream must not depend on upstream synchronizing. For s == 0 (release() and trim(), called
+  /// by the user) the pool first waits for the events of streams that freed memory.
   std::size_t release_free_chunks(std::size_t target, std::uint32_t s) {
     if (s == 0) {
-      for (std::uint32_t t = 1; t < slots_.count(); ++t) settle_one(t, false);
+      for (std::uint32_t t = 1; t < slots_.count(); ++t) settle_one(t, true);
     }
     std::vector<pool_chunk*> free_chunks;
     for (auto& c : chunks_) {

@@ -390,14 +390,14 @@ TEST_F(stream_fixture, blocks_freed_on_different_streams_merge_once_settled) {
   void* y = pool.allocate(512 * KiB, 256, b);
   pool.deallocate(x, 512 * KiB, 256, a);
   pool.deallocate(y, 512 * KiB, 256, b);
-  EXPECT_EQ(pool.release(), 0u) << "the halves still wait for their streams";
   events->complete(a);
   events->complete(b);
   void* whole = pool.allocate(MiB, 256, fake_stream(3));
   EXPECT_EQ(whole, x) << "settled, the two halves merged into one block";
   pool.deallocate(whole, MiB, 256, fake_stream(3));
-  events->complete(fake_stream(3));
-  EXPECT_EQ(pool.release(), MiB);
+  EXPECT_EQ(events->synchronizes(), 0);
+  EXPECT_EQ(pool.release(), MiB) << "release() waits for the stream that freed the memory";
+  EXPECT_EQ(events->synchronizes(), 1);
 }
 
 TEST_F(stream_fixture, a_host_only_upstream_needs_no_events) {

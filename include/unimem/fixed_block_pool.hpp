@@ -57,7 +57,8 @@ class fixed_block_pool final : public memory_resource {
   std::size_t live_blocks() const;
   /// @brief Blocks held from upstream (live and free).
   std::size_t total_blocks() const;
-  /// @brief Returns chunks whose blocks are all free and have no pending work. @return bytes
+  /// @brief Returns chunks whose blocks are all free, after waiting for the events of the streams
+  /// that freed them (never for the whole device). @return bytes
   std::size_t release();
   /// @brief Live blocks grouped by tag (see tag.hpp), largest first.
   std::vector<tag_usage> live_by_tag() const;

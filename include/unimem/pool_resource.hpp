@@ -97,9 +97,11 @@ class pool_resource final : public memory_resource {
 
   memory_resource& upstream() const noexcept { return *upstream_; }
 
-  /// @brief Returns every wholly free chunk to upstream. @return bytes returned
+  /// @brief Returns every wholly free chunk to upstream. Free memory whose stream may still be
+  /// using it is waited for first (that stream's event, never the whole device).
+  /// @return bytes returned
   std::size_t release();
-  /// @brief Returns wholly free chunks, largest first, until at most `target_bytes` are held.
+  /// @brief Like release(), largest chunks first, until at most `target_bytes` are held.
   /// @return bytes returned
   std::size_t trim(std::size_t target_bytes);
 
