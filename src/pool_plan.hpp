@@ -26,3 +26,19 @@ struct layout {
 layout plan_layout(const std::vector<planned_interval>& intervals);
 
 }  // namespace unimem::detail
+
+namespace unimem::detail {
+
+/// For allocation j (in allocation order) of a layout: the earlier allocations that last held
+/// some byte of j's range before j. In an iteration whose frees come in another order than
+/// planned, j may take its planned place once all of them are freed (each of them, in turn, was
+/// placed only once its own predecessors were freed). Compressed rows: j's list is
+/// list[begin[j] .. begin[j+1]).
+struct predecessor_lists {
+  std::vector<std::uint32_t> begin;
+  std::vector<std::uint32_t> list;
+};
+
+predecessor_lists plan_predecessors(const std::vector<std::size_t>& offsets, const std::vector<planned_interval>& iv);
+
+}  // namespace unimem::detail

@@ -56,12 +56,16 @@ struct iteration_plan {
   std::vector<std::size_t> offset;   // per allocation
   std::vector<std::size_t> bytes;    // per allocation: the request, checked on free
   std::vector<std::uint8_t> align_log2;
+  predecessor_lists before;          // per allocation: who must be freed before it is placed
+  std::vector<std::pair<std::size_t, std::uint32_t>> by_offset;  // (offset, allocation), sorted
   std::vector<tag_id> tag;           // per allocation, of the current iteration
   std::vector<std::uint8_t> live;    // per allocation, of the current iteration
-  pool_chunk region;                 // the one upstream block it is served from
+  std::size_t size = 0;              // bytes of region it needs
+  std::size_t alignment = 0;         // alignment of the region it needs
   stream_view stream{};
-  std::size_t cursor = 0;            // next call expected
+  std::size_t cursor = 0;            // strict mode: next call expected
   std::uint32_t next_alloc = 0;      // number of the next allocation
+  bool loose = false;                // frees came in another order: allocations are checked
 };
 
 template <class Index>
@@ -98,9 +102,9 @@ class pool_impl final : public pool_core {
         // A destructor cannot report more than the leak report did.
       }
     }
-    if (plan_) {
+    if (have_region_) {
       try {
-        release_region(plan_->region);
+        release_region();
       } catch (...) {
       }
     }
@@ -123,10 +127,13 @@ class pool_impl final : public pool_core {
   std::size_t release() override {
     optional_lock lock(mutex_.get());
     std::size_t freed = 0;
-    if (plan_ && live_count_ == 0) {
-      freed += plan_->region.size;
-      release_region(plan_->region);
-      drop_plan();
+    if (have_region_ && live_count_ == 0) {
+      freed += region_.size;
+      release_region();
+      plans_.clear();
+      recording_ = opts_.learn_iterations;
+      rec_.clear();
+      rec_allocs_ = 0;
     }
     freed += release_free_chunks(everything, 0);
     return freed;
@@ -144,7 +151,7 @@ class pool_impl final : public pool_core {
     s.peak_reserved_bytes = peak_reserved_;
     s.live_bytes = live_bytes_;
     s.live_count = live_count_;
-    s.chunk_count = chunks_.size() + (plan_ ? 1 : 0);
+    s.chunk_count = chunks_.size() + (have_region_ ? 1 : 0);
     s.upstream_allocations = upstream_allocations_;
     s.upstream_deallocations = upstream_deallocations_;
     s.plan_active = plan_active_;
@@ -296,10 +303,11 @@ class pool_impl final : public pool_core {
   }
 
   /// In the frugal phase a wholly free chunk much larger than the request is not cut up: the pool
-  /// grows by exactly the request instead (and returns that chunk if the growth would set a new
-  /// high-water mark), so a small allocation does not pin memory a large one will need.
+  /// grows by exactly the request (small ones: by a 64 KiB chunk) instead, and returns that chunk
+  /// if the growth would set a new high-water mark, so a small allocation does not pin memory a
+  /// large one will need.
   bool too_loose(const pool_block& b, std::size_t need) const noexcept {
-    return b.chunk->used == 0 && b.size - need > need / 8 && need >= frugal_min_chunk;
+    return b.chunk->used == 0 && b.size > std::max(need + need / 8, frugal_min_chunk);
   }
 
   /// Splits the block so that [aligned start, +n) is used; returns the used block (out of the index).
@@ -454,6 +462,14 @@ class pool_impl final : public pool_core {
   }
 
   // ---------------------------------------------------------------- iteration learning
+  //
+  // An iteration runs from one moment the pool is empty to the next. While the pool allocates
+  // generally it records the iteration's calls; when it empties, it plans their layout (offsets in
+  // one region) and follows the plan while the calls repeat. Plans of the last few iteration
+  // shapes are kept (a warm-up pass, two models taking turns) and share the region, which is as
+  // large as the largest of them; an iteration picks the plan whose first call it makes.
+
+  static constexpr std::size_t max_plans = 4;
 
   void stop_recording() {
     recording_ = false;
@@ -469,159 +485,274 @@ class pool_impl final : public pool_core {
     } else if (skip_plans_ > 0) {
       --skip_plans_;
     }
-    if (!plan_active_) frugal_ = false;  // only the first iteration is grown frugally
+    if (!plan_active_) frugal_ = false;  // only a first iteration of a shape grows frugally
     rec_.clear();
     rec_allocs_ = 0;
     recording_ = opts_.learn_iterations && !plan_active_;
   }
 
+  /// Plans the recorded iteration (or finds the same plan cached) and follows it from now on.
   void build_plan() {
-    auto pl = std::make_unique<iteration_plan>();
-    pl->calls = std::move(rec_);
+    auto fresh = std::make_unique<iteration_plan>();
+    fresh->calls = std::move(rec_);
     rec_.clear();
-    const std::uint32_t allocs = rec_allocs_;
+    fresh->stream = rec_stream_;
+    iteration_plan* pl = nullptr;
+    for (auto& cached : plans_) {
+      if (cached->stream == fresh->stream && same_calls(cached->calls, fresh->calls)) pl = cached.get();
+    }
+    if (pl == nullptr) {
+      lay_out(*fresh, rec_allocs_);
+      pl = fresh.get();
+      plans_.insert(plans_.begin(), std::move(fresh));
+      if (plans_.size() > max_plans) plans_.pop_back();
+      ++plans_built_;
+    }
+    promote(pl);
+    std::size_t size = pool_granule, alignment = pool_granule;
+    for (const auto& p : plans_) {
+      size = std::max(size, p->size);
+      alignment = std::max(alignment, p->alignment);
+    }
+    if (!ensure_region(size, alignment, pl->stream)) return;  // no room: keep allocating generally
+    plan_ = pl;
+    plan_active_ = true;
+    frugal_ = false;
+  }
+
+  static bool same_calls(const std::vector<recorded_call>& x, const std::vector<recorded_call>& y) {
+    return x.size() == y.size() && std::equal(x.begin(), x.end(), y.begin(), [](const recorded_call& a, const recorded_call& b) {
+             return a.value == b.value && a.align_log2 == b.align_log2 && a.is_free == b.is_free;
+           });
+  }
+
+  /// Moves `pl` to the front of the cache (most recently used).
+  void promote(iteration_plan* pl) {
+    auto it = std::find_if(plans_.begin(), plans_.end(), [pl](const auto& u) { return u.get() == pl; });
+    std::rotate(plans_.begin(), it, it + 1);
+  }
+
+  /// Offsets, predecessors and size of the plan of `pl.calls`.
+  static void lay_out(iteration_plan& pl, std::uint32_t allocs) {
     std::vector<planned_interval> iv(allocs);
-    pl->bytes.resize(allocs);
-    pl->align_log2.resize(allocs);
+    pl.bytes.resize(allocs);
+    pl.align_log2.resize(allocs);
     std::uint32_t j = 0;
-    std::size_t region_alignment = pool_granule;
-    for (std::uint32_t i = 0; i < pl->calls.size(); ++i) {
-      const recorded_call& c = pl->calls[i];
+    pl.alignment = pool_granule;
+    for (std::uint32_t i = 0; i < pl.calls.size(); ++i) {
+      const recorded_call& c = pl.calls[i];
       if (!c.is_free) {
         const std::size_t a = std::max(std::size_t{1} << c.align_log2, pool_granule);
         iv[j] = planned_interval{align_up(c.value, pool_granule), a, i, i};
-        pl->bytes[j] = c.value;
-        pl->align_log2[j] = c.align_log2;
-        region_alignment = std::max(region_alignment, a);
+        pl.bytes[j] = c.value;
+        pl.align_log2[j] = c.align_log2;
+        pl.alignment = std::max(pl.alignment, a);
         ++j;
       } else {
         iv[c.value].end = i;
       }
     }
     layout lay = plan_layout(iv);
-    pl->offset = std::move(lay.offsets);
-    pl->tag.assign(allocs, untagged);
-    pl->live.assign(allocs, 0);
-    pl->stream = rec_stream_;
-    const std::size_t size = std::max(lay.size, pool_granule);
+    pl.offset = std::move(lay.offsets);
+    pl.size = std::max(lay.size, pool_granule);
+    pl.before = plan_predecessors(pl.offset, iv);
+    pl.by_offset.reserve(allocs);
+    for (std::uint32_t k = 0; k < allocs; ++k) pl.by_offset.emplace_back(pl.offset[k], k);
+    std::sort(pl.by_offset.begin(), pl.by_offset.end());
+    pl.tag.assign(allocs, untagged);
+    pl.live.assign(allocs, 0);
+  }
 
-    // Every chunk is free now (nothing is live). Keep one that fits snugly, else swap them all
-    // for one region of the planned size: return first, so the peak does not double.
+  /// Holds a region of at least `size` bytes; only called when nothing is live. Keeps the
+  /// current region or a free chunk if it fits snugly, else returns everything free before
+  /// taking a new region, so the swap never holds both.
+  bool ensure_region(std::size_t size, std::size_t alignment, stream_view stream) {
+    auto snug = [&](std::size_t have, std::size_t have_alignment) {
+      return have >= size && have - size <= size / 8 && have_alignment >= alignment;
+    };
+    if (have_region_ && snug(region_.size, region_.alignment)) return true;
+    if (have_region_) release_region();
+    const std::uint32_t s = slot_for(stream);
     pool_chunk* keep = nullptr;
     for (auto& c : chunks_) {
-      if (c->size >= size && c->size - size <= size / 8 && c->alignment >= region_alignment &&
-          c->first->size == c->size) {
+      if (snug(c->size, c->alignment) && c->first->is_free && c->first->size == c->size &&
+          (c->first->slot == 0 || c->first->slot == s)) {
         keep = c.get();
       }
-    }
-    if (plan_) {
-      release_region(plan_->region);
-      plan_.reset();
     }
     if (keep != nullptr) {
       index_[keep->first->slot].remove(keep->first);
       blocks_.put(keep->first);
-      pl->region = *keep;
-      pl->region.first = nullptr;
-      auto it = std::find_if(chunks_.begin(), chunks_.end(), [keep](const auto& u) { return u.get() == keep; });
-      chunks_.erase(it);
-      release_free_chunks(everything, slot_for(pl->stream));
-    } else {
-      release_free_chunks(everything, slot_for(pl->stream));
+      region_ = *keep;
+      region_.first = nullptr;
+      chunks_.erase(std::find_if(chunks_.begin(), chunks_.end(), [keep](const auto& u) { return u.get() == keep; }));
+    }
+    release_free_chunks(everything, s);
+    if (keep == nullptr) {
       try {
-        void* p = upstream_.allocate(size, region_alignment, pl->stream);
+        void* p = upstream_.allocate(size, alignment, stream);
         ++upstream_allocations_;
         reserved_ += size;
         peak_reserved_ = std::max(peak_reserved_, reserved_);
-        pl->region.base = reinterpret_cast<std::uintptr_t>(p);
-        pl->region.size = size;
-        pl->region.alignment = region_alignment;
+        region_ = pool_chunk{};
+        region_.base = reinterpret_cast<std::uintptr_t>(p);
+        region_.size = size;
+        region_.alignment = alignment;
       } catch (const out_of_memory&) {
-        return;  // no room for the region: keep allocating generally
+        return false;
       }
     }
-    plan_ = std::move(pl);
-    plan_active_ = true;
-    ++plans_built_;
-    frugal_ = false;
+    have_region_ = true;
+    region_stream_ = stream;
+    return true;
   }
 
-  void release_region(const pool_chunk& r) {
-    upstream_.deallocate(reinterpret_cast<void*>(r.base), r.size, r.alignment, plan_ ? plan_->stream : stream_view{});
-    ++upstream_deallocations_;
-    reserved_ -= r.size;
-  }
-
-  void drop_plan() {
-    plan_.reset();
+  void release_region() {
+    have_region_ = false;
     plan_active_ = false;
-    recording_ = opts_.learn_iterations;
-    rec_.clear();
-    rec_allocs_ = 0;
+    plan_ = nullptr;
+    upstream_.deallocate(reinterpret_cast<void*>(region_.base), region_.size, region_.alignment, region_stream_);
+    ++upstream_deallocations_;
+    reserved_ -= region_.size;
   }
 
-  /// The call the plan expects next: O(1). Returns null (after leaving the plan) otherwise.
+  /// Serves the call the plan expects next in O(1). At the start of an iteration another cached
+  /// plan may be the one that fits; an allocation out of the planned order is still placed by the
+  /// plan when its predecessors are free (loose mode); anything else leaves the plan and returns
+  /// null.
   void* plan_allocate(std::size_t bytes, std::size_t alignment, stream_view stream) {
-    iteration_plan& pl = *plan_;
-    if (pl.cursor < pl.calls.size()) {
-      const recorded_call& c = pl.calls[pl.cursor];
-      if (!c.is_free && c.value == bytes && c.align_log2 == log2_of(alignment) &&
-          (!slots_.ordered() || stream == pl.stream)) {
-        const std::uint32_t j = pl.next_alloc++;
-        ++pl.cursor;
-        pl.tag[j] = current_tag();
-        pl.live[j] = 1;
-        live_bytes_ += bytes;
-        ++live_count_;
-        return reinterpret_cast<void*>(pl.region.base + pl.offset[j]);
+    const std::uint8_t align_log2 = log2_of(alignment);
+    auto starts_with_this = [&](const iteration_plan& p) {
+      return p.calls[0].value == bytes && p.calls[0].align_log2 == align_log2 &&
+             (!slots_.ordered() || stream == p.stream) && p.size <= region_.size;
+    };
+    if (live_count_ == 0 && !starts_with_this(*plan_)) {
+      for (auto& cached : plans_) {
+        if (starts_with_this(*cached)) {
+          plan_ = cached.get();
+          promote(plan_);
+          break;
+        }
       }
+    }
+    iteration_plan& pl = *plan_;
+    const bool same_stream = !slots_.ordered() || stream == pl.stream;
+    if (!pl.loose && pl.cursor < pl.calls.size()) {
+      const recorded_call& c = pl.calls[pl.cursor];
+      if (!c.is_free && c.value == bytes && c.align_log2 == align_log2 && same_stream) {
+        ++pl.cursor;
+        return place_planned(pl, bytes);
+      }
+    }
+    const std::uint32_t j = pl.next_alloc;
+    if (live_count_ > 0 && same_stream && j < pl.bytes.size() && pl.bytes[j] == bytes &&
+        pl.align_log2[j] == align_log2 && predecessors_free(pl, j)) {
+      go_loose(pl);
+      rec_.push_back(recorded_call{bytes, align_log2, false});
+      ++rec_allocs_;
+      return place_planned(pl, bytes);
     }
     leave_plan();
     return nullptr;
   }
 
-  /// True when the free was the one the plan expects (done in O(1)). A pointer the plan never
-  /// handed out, or a wrong size, throws without leaving the plan; a legitimate free out of
-  /// the planned order leaves the plan and returns false for the general path to finish.
+  void* place_planned(iteration_plan& pl, std::size_t bytes) {
+    const std::uint32_t j = pl.next_alloc++;
+    pl.tag[j] = current_tag();
+    pl.live[j] = 1;
+    live_bytes_ += bytes;
+    ++live_count_;
+    return reinterpret_cast<void*>(region_.base + pl.offset[j]);
+  }
+
+  static bool predecessors_free(const iteration_plan& pl, std::uint32_t j) noexcept {
+    for (std::uint32_t k = pl.before.begin[j]; k < pl.before.begin[j + 1]; ++k) {
+      if (pl.live[pl.before.list[k]]) return false;
+    }
+    return true;
+  }
+
+  /// From here on this iteration is recorded as it happens (it may need a plan of its own).
+  void go_loose(iteration_plan& pl) {
+    if (pl.loose) return;
+    pl.loose = true;
+    rec_.assign(pl.calls.begin(), pl.calls.begin() + static_cast<std::ptrdiff_t>(pl.cursor));
+    rec_allocs_ = pl.next_alloc;
+  }
+
+  /// True when the free was served by the plan. A pointer the plan never handed out, or a wrong
+  /// size, throws without leaving the plan. A live planned allocation freed out of the planned
+  /// order switches to loose mode (frees in any order; allocations placed when safe).
   bool plan_deallocate(void* p, std::size_t bytes, std::size_t alignment, stream_view stream) {
     iteration_plan& pl = *plan_;
     const auto addr = reinterpret_cast<std::uintptr_t>(p);
-    if (live_count_ > 0) {
+    const bool same_stream = !slots_.ordered() || stream == pl.stream;
+    if (!pl.loose && live_count_ > 0) {
       const recorded_call& c = pl.calls[pl.cursor];
       if (c.is_free) {
         const auto j = static_cast<std::uint32_t>(c.value);
-        if (addr == pl.region.base + pl.offset[j] && bytes == pl.bytes[j] && log2_of(alignment) == pl.align_log2[j] &&
-            (!slots_.ordered() || stream == pl.stream)) {
+        if (addr == region_.base + pl.offset[j] && bytes == pl.bytes[j] && log2_of(alignment) == pl.align_log2[j] &&
+            same_stream) {
           ++pl.cursor;
-          pl.live[j] = 0;
-          live_bytes_ -= bytes;
-          if (--live_count_ == 0) {
-            // The iteration ended exactly as planned: the next one starts from the top.
-            pl.cursor = 0;
-            pl.next_alloc = 0;
-            diverged_in_a_row_ = 0;
-          }
+          free_planned(pl, j);
           return true;
         }
       }
     }
-    std::uint32_t found = pl.next_alloc;
-    for (std::uint32_t j = 0; j < pl.next_alloc && found == pl.next_alloc; ++j) {
-      if (pl.live[j] && pl.region.base + pl.offset[j] == addr) found = j;
+    // Which live planned allocation starts here? (Live ones never overlap, so at most one.)
+    std::uint32_t found = ~std::uint32_t{0};
+    if (addr >= region_.base) {
+      const std::size_t off = addr - region_.base;
+      auto it = std::lower_bound(pl.by_offset.begin(), pl.by_offset.end(), std::make_pair(off, std::uint32_t{0}));
+      for (; it != pl.by_offset.end() && it->first == off; ++it) {
+        if (pl.live[it->second]) found = it->second;
+      }
     }
-    if (found == pl.next_alloc) throw_unknown_pointer(p, bytes, alignment);
+    if (found == ~std::uint32_t{0}) throw_unknown_pointer(p, bytes, alignment);
     if (pl.bytes[found] != bytes || pl.align_log2[found] != log2_of(alignment)) {
       throw_wrong_size(p, bytes, alignment, pl.bytes[found], pl.align_log2[found]);
     }
-    leave_plan();
-    return false;
+    if (!same_stream) {
+      leave_plan();
+      return false;
+    }
+    go_loose(pl);
+    rec_.push_back(recorded_call{found, 0, true});
+    free_planned(pl, found);
+    return true;
+  }
+
+  void free_planned(iteration_plan& pl, std::uint32_t j) {
+    pl.live[j] = 0;
+    live_bytes_ -= pl.bytes[j];
+    if (--live_count_ > 0) return;
+    // The iteration ended, perhaps with frees reordered, perhaps shorter than planned (which
+    // still fits the plan, so it stays): the next one starts from the top.
+    if (pl.loose && pl.next_alloc != pl.bytes.size()) ++divergences_;
+    pl.loose = false;
+    rec_.clear();
+    rec_allocs_ = 0;
+    pl.cursor = 0;
+    pl.next_alloc = 0;
+    diverged_in_a_row_ = 0;
   }
 
   /// The iteration differs from its plan: turn the region into an ordinary chunk holding the
   /// plan's live allocations, and continue recording this iteration so it can be planned.
   void leave_plan() {
     iteration_plan& pl = *plan_;
-    auto c = std::make_unique<pool_chunk>(pl.region);
+    if (live_count_ == 0 && diverged_in_a_row_ == 0) {
+      // A new shape from its first call: learn it like the first iteration, from nothing.
+      release_region();
+      ++divergences_;
+      diverged_in_a_row_ = 1;
+      frugal_ = true;
+      recording_ = opts_.learn_iterations;
+      rec_.clear();
+      rec_allocs_ = 0;
+      return;
+    }
+    auto c = std::make_unique<pool_chunk>(region_);
     std::vector<std::uint32_t> live;
     for (std::uint32_t j = 0; j < pl.next_alloc; ++j) {
       if (pl.live[j]) live.push_back(j);
@@ -638,7 +769,11 @@ class pool_impl final : public pool_core {
       b->chunk = c.get();
       b->is_free = is_free;
       b->prev = last;
-      if (last != nullptr) last->next = b; else c->first = b;
+      if (last != nullptr) {
+        last->next = b;
+      } else {
+        c->first = b;
+      }
       if (is_free) {
         b->slot = s;
         b->stamp = stamp;
@@ -662,18 +797,25 @@ class pool_impl final : public pool_core {
     if (at < c->base + c->size) append(at, c->base + c->size - at, true);
     c->used = live.size();
     chunks_.push_back(std::move(c));
+    have_region_ = false;
 
     // This iteration is recorded from its start so that it can be planned when it ends.
-    recording_ = opts_.learn_iterations && pl.cursor <= opts_.max_learned_calls;
-    rec_.assign(pl.calls.begin(), pl.calls.begin() + static_cast<std::ptrdiff_t>(pl.cursor));
-    rec_allocs_ = pl.next_alloc;
+    go_loose(pl);
+    recording_ = opts_.learn_iterations && rec_.size() <= opts_.max_learned_calls;
     rec_stream_ = pl.stream;
     rec_single_stream_ = true;
-    plan_.reset();
+    // The cached plan is left ready for a later iteration.
+    for (std::uint32_t j : live) pl.live[j] = 0;
+    pl.cursor = 0;
+    pl.next_alloc = 0;
+    pl.loose = false;
+    plan_ = nullptr;
     plan_active_ = false;
     ++divergences_;
-    // An iteration that keeps changing shape is not worth re-planning every time.
-    if (++diverged_in_a_row_ >= 2) skip_plans_ = std::size_t{1} << std::min<std::size_t>(diverged_in_a_row_ - 1, 6);
+    // The rest of this iteration is new ground: grow by what it needs, as in the first one.
+    // An iteration that keeps changing shape is not worth that, nor re-planning every time.
+    frugal_ = ++diverged_in_a_row_ == 1;
+    if (diverged_in_a_row_ >= 2) skip_plans_ = std::size_t{1} << std::min<std::size_t>(diverged_in_a_row_ - 1, 6);
   }
 
   // ---------------------------------------------------------------- errors and reports
@@ -697,7 +839,7 @@ class pool_impl final : public pool_core {
     const auto addr = reinterpret_cast<std::uintptr_t>(p);
     bool inside = false;
     for (const auto& c : chunks_) inside = inside || (addr >= c->base && addr < c->base + c->size);
-    if (plan_) inside = inside || (addr >= plan_->region.base && addr < plan_->region.base + plan_->region.size);
+    if (have_region_) inside = inside || (addr >= region_.base && addr < region_.base + region_.size);
     throw std::invalid_argument(fmt::format(
         "unimem::pool_resource::deallocate({}, {} B, alignment {}): {}; pass only pointers this pool's allocate() "
         "returned, once each (nothing was freed)",
@@ -737,7 +879,8 @@ class pool_impl final : public pool_core {
   }
 
   void verify() const {
-    std::size_t reserved = plan_ ? plan_->region.size : 0;
+    std::size_t reserved = have_region_ ? region_.size : 0;
+    if (plan_active_ && (!have_region_ || plan_ == nullptr)) broken("following a plan without a region");
     std::size_t used_blocks = 0;
     std::size_t free_blocks = 0;
     for (const auto& c : chunks_) {
@@ -794,7 +937,11 @@ class pool_impl final : public pool_core {
   stream_view rec_stream_{};
   std::vector<recorded_call> rec_;
   std::uint32_t rec_allocs_ = 0;
-  std::unique_ptr<iteration_plan> plan_;
+  std::vector<std::unique_ptr<iteration_plan>> plans_;  // most recently used first
+  iteration_plan* plan_ = nullptr;  // the plan being followed (set iff plan_active_)
+  pool_chunk region_{};             // where plans are served from (valid iff have_region_)
+  bool have_region_ = false;
+  stream_view region_stream_{};
   bool plan_active_ = false;
   std::size_t plans_built_ = 0;
   std::size_t divergences_ = 0;

@@ -115,7 +115,14 @@ int main(int argc, char** argv) {
                   "peak reserved", "peak live", "res/live");
     }
     for (const std::string& f : files) {
-      const unimem::alloc_trace trace = load_trace(f);
+      unimem::alloc_trace trace;
+      try {
+        trace = load_trace(f);
+      } catch (const std::exception& e) {
+        ++failures;
+        std::fprintf(stderr, "unimem-replay: %s\n", e.what());
+        continue;
+      }
       for (const replay_target* t : run) {
         try {
           const replay_result r = run_replay(trace, *t, options);
