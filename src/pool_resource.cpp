@@ -502,7 +502,7 @@ class pool_impl final : public pool_core {
       if (cached->stream == fresh->stream && same_calls(cached->calls, fresh->calls)) pl = cached.get();
     }
     if (pl == nullptr) {
-      lay_out(*fresh, rec_allocs_);
+      if (!lay_out(*fresh, rec_allocs_)) return;  // too large to plan: stay general
       pl = fresh.get();
       plans_.insert(plans_.begin(), std::move(fresh));
       if (plans_.size() > max_plans) plans_.pop_back();
@@ -532,8 +532,8 @@ class pool_impl final : public pool_core {
     std::rotate(plans_.begin(), it, it + 1);
   }
 
-  /// Offsets, predecessors and size of the plan of `pl.calls`.
-  static void lay_out(iteration_plan& pl, std::uint32_t allocs) {
+  /// Offsets, predecessors and size of the plan of `pl.calls`; false when it is too large to plan.
+  static bool lay_out(iteration_plan& pl, std::uint32_t allocs) {
     std::vector<planned_interval> iv(allocs);
     pl.bytes.resize(allocs);
     pl.align_log2.resize(allocs);
@@ -553,6 +553,7 @@ class pool_impl final : public pool_core {
       }
     }
     layout lay = plan_layout(iv);
+    if (lay.offsets.size() != allocs) return false;
     pl.offset = std::move(lay.offsets);
     pl.size = std::max(lay.size, pool_granule);
     pl.before = plan_predecessors(pl.offset, iv);
@@ -561,6 +562,7 @@ class pool_impl final : public pool_core {
     std::sort(pl.by_offset.begin(), pl.by_offset.end());
     pl.tag.assign(allocs, untagged);
     pl.live.assign(allocs, 0);
+    return true;
   }
 
   /// Holds a region of at least `size` bytes; only called when nothing is live. Keeps the

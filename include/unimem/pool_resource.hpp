@@ -53,7 +53,8 @@ struct pool_options {
   /// identical iteration from one block with O(1) work per call. Any difference falls back to
   /// the general allocator at once. Before the first plan the pool grows frugally.
   bool learn_iterations = true;
-  /// Iterations longer than this many calls are not learned (the plan is O(n^2) to compute).
+  /// Iterations longer than this many calls are not learned (planning costs time and memory
+  /// in proportion to the pairs of allocations live at the same time).
   std::size_t max_learned_calls = 1u << 16;
   /// Take a mutex on every call. Turn off only when one thread owns the pool.
   bool thread_safe = true;
