@@ -46,35 +46,42 @@ class stream_gate {
 
 class pool_gpu : public gpu_test {};
 
+TEST_F(pool_gpu, device_pool_reuses_a_block_at_once_on_the_stream_that_freed_it) {
+  device_resource device;
+  pool_options o;
+  o.learn_iterations = false;
+  pool_resource pool(device, o);
+  cuda_stream a;
+  void* p = pool.allocate(MiB, 256, a);
+  stream_gate gate(a);  // A is busy while p is freed and taken again: stream order protects it
+  pool.deallocate(p, MiB, 256, a);
+  EXPECT_EQ(pool.allocate(MiB, 256, a), p);
+  pool.deallocate(p, MiB, 256, a);
+  gate.release();
+  a.synchronize();
+}
+
 TEST_F(pool_gpu, device_pool_hands_a_block_to_another_stream_only_after_the_first_finished) {
   device_resource device;
   pool_options o;
   o.learn_iterations = false;
-  o.initial_size = 8 * MiB;
+  o.initial_size = 2 * MiB;  // exactly keep + p
+  o.maximum_size = 3 * MiB;  // room for one more megabyte, then nothing
   pool_resource pool(device, o);
   cuda_stream a, b;
   void* keep = pool.allocate(MiB, 256, a);
   void* p = pool.allocate(MiB, 256, a);
-  {
-    stream_gate gate(a);                  // A is busy ...
-    pool.deallocate(p, MiB, 256, a);      // ... when p is freed on it
-    EXPECT_EQ(pool.allocate(MiB, 256, a), p) << "same stream: reused at once, stream order protects it";
-    pool.deallocate(p, MiB, 256, a);
-    void* q = pool.allocate(MiB, 256, b);
-    EXPECT_NE(q, p) << "B must not get memory A may still be using";
-    pool.deallocate(q, MiB, 256, b);
-    gate.release();
-    a.synchronize();
-  }
-  // A's work is done; a later event (recorded when B asked) covers p's last free.
-  void* r = nullptr;
-  for (int tries = 0; tries < 100 && r != p; ++tries) {
-    if (r != nullptr) pool.deallocate(r, MiB, 256, b);
-    r = pool.allocate(MiB, 256, b);
-    if (r != p) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  EXPECT_EQ(r, p) << "once A's event completed, B reuses the block without any device synchronization";
+  stream_gate gate(a);              // A's work before the free is still running ...
+  pool.deallocate(p, MiB, 256, a);  // ... when p is freed on A (an event is recorded on A now)
+  void* q = pool.allocate(MiB, 256, b);
+  EXPECT_NE(q, p) << "B must not get memory A may still be using; the pool grows instead";
+  gate.release();
+  a.synchronize();
+  // B has no other free memory and the pool is at its maximum: p, once A's event completed.
+  void* r = pool.allocate(MiB, 256, b);
+  EXPECT_EQ(r, p);
   pool.deallocate(r, MiB, 256, b);
+  pool.deallocate(q, MiB, 256, b);
   pool.deallocate(keep, MiB, 256, a);
 }
 
