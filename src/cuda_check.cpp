@@ -33,3 +33,11 @@ std::string format_bytes(std::size_t bytes) {
 }
 
 }  // namespace unimem::detail
+
+namespace unimem::detail {
+
+void rethrow_out_of_memory(const out_of_memory& e, const char* adaptor) {
+  throw out_of_memory(e.requested_bytes(), adaptor, fmt::format("upstream: {}", e.what()));
+}
+
+}  // namespace unimem::detail

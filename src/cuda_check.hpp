@@ -24,3 +24,15 @@ std::string device_free_memory_note();
 std::string format_bytes(std::size_t bytes);
 
 }  // namespace unimem::detail
+
+namespace unimem {
+class out_of_memory;
+}
+
+namespace unimem::detail {
+
+/// Rethrows an upstream's out_of_memory under the adaptor's name, keeping the upstream's message
+/// as the hint, so that the error names the resource the caller called.
+[[noreturn]] void rethrow_out_of_memory(const out_of_memory& upstream_error, const char* adaptor);
+
+}  // namespace unimem::detail

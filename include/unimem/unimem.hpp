@@ -34,3 +34,14 @@
 #include <unimem/planned_arena.hpp>
 #include <unimem/estimator.hpp>
 #include <unimem/usage_publisher.hpp>
+#include <unimem/tag.hpp>
+#include <unimem/trace.hpp>
+#include <unimem/stream_events.hpp>
+#include <unimem/pool_resource.hpp>
+#include <unimem/fixed_block_pool.hpp>
+#include <unimem/arena_resource.hpp>
+#include <unimem/statistics_resource.hpp>
+#include <unimem/limiting_resource.hpp>
+#include <unimem/fallback_resource.hpp>
+#include <unimem/logging_resource.hpp>
+#include <unimem/synchronized_resource.hpp>

@@ -1,0 +1,111 @@
+// The pools' per-call cost on the CPU (their bookkeeping is host code whatever the upstream):
+// allocate + free pairs and a random mix, against malloc, in one run.
+#include <random>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+
+#include <unimem/arena_resource.hpp>
+#include <unimem/fixed_block_pool.hpp>
+#include <unimem/host_resource.hpp>
+#include <unimem/pool_resource.hpp>
+
+namespace {
+
+using namespace unimem;
+
+pool_options with(bool learn, fit_strategy fit) {
+  pool_options o;
+  o.learn_iterations = learn;
+  o.fit = fit;
+  return o;
+}
+
+void bm_pair_malloc(benchmark::State& state) {
+  host_resource host;
+  const auto n = static_cast<std::size_t>(state.range(0));
+  for (auto _ : state) {
+    void* p = host.allocate(n);
+    benchmark::DoNotOptimize(p);
+    host.deallocate(p, n);
+  }
+}
+
+void bm_pair_pool(benchmark::State& state, bool learn, fit_strategy fit) {
+  host_resource host;
+  pool_resource pool(host, with(learn, fit));
+  const auto n = static_cast<std::size_t>(state.range(0));
+  for (auto _ : state) {
+    void* p = pool.allocate(n);
+    benchmark::DoNotOptimize(p);
+    pool.deallocate(p, n);
+  }
+}
+
+void bm_pair_fixed_block(benchmark::State& state) {
+  host_resource host;
+  const auto n = static_cast<std::size_t>(state.range(0));
+  fixed_block_pool pool(host, n);
+  for (auto _ : state) {
+    void* p = pool.allocate(n);
+    benchmark::DoNotOptimize(p);
+    pool.deallocate(p, n);
+  }
+}
+
+void bm_arena(benchmark::State& state) {
+  host_resource host;
+  arena_resource arena(host);
+  const auto n = static_cast<std::size_t>(state.range(0));
+  int k = 0;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(arena.allocate(n));
+    if (++k == 64) {
+      arena.reset();
+      k = 0;
+    }
+  }
+}
+
+/// A random mix of 64 live blocks of 256 B .. 4 MiB: every call is one allocate and one free.
+template <class Make>
+void mix(benchmark::State& state, Make make) {
+  host_resource host;
+  auto mr = make(host);
+  std::mt19937 rng(1);
+  std::vector<std::pair<void*, std::size_t>> live(64);
+  std::vector<std::size_t> sizes(4096);
+  for (auto& s : sizes) s = std::size_t{256} << (rng() % 15);
+  std::size_t k = 0;
+  for (auto& [p, n] : live) p = mr->allocate(n = sizes[k++ % sizes.size()]);
+  for (auto _ : state) {
+    auto& slot = live[k % live.size()];
+    mr->deallocate(slot.first, slot.second);
+    slot.second = sizes[k++ % sizes.size()];
+    slot.first = mr->allocate(slot.second);
+  }
+  for (auto& [p, n] : live) mr->deallocate(p, n);
+  state.SetItemsProcessed(state.iterations() * 2);
+}
+
+void bm_mix_malloc(benchmark::State& state) {
+  mix(state, [](host_resource&) { return std::make_unique<host_resource>(); });
+}
+
+void bm_mix_pool(benchmark::State& state, fit_strategy fit) {
+  mix(state, [fit](host_resource& h) { return std::make_unique<pool_resource>(h, with(false, fit)); });
+}
+
+}  // namespace
+
+BENCHMARK(bm_pair_malloc)->Arg(4096)->Arg(1 << 20);
+BENCHMARK_CAPTURE(bm_pair_pool, learned, true, fit_strategy::tlsf)->Arg(4096)->Arg(1 << 20);
+BENCHMARK_CAPTURE(bm_pair_pool, tlsf, false, fit_strategy::tlsf)->Arg(4096)->Arg(1 << 20);
+BENCHMARK_CAPTURE(bm_pair_pool, best_fit, false, fit_strategy::ordered_best_fit)->Arg(4096)->Arg(1 << 20);
+BENCHMARK(bm_pair_fixed_block)->Arg(4096)->Arg(1 << 20);
+BENCHMARK(bm_arena)->Arg(4096);
+BENCHMARK(bm_mix_malloc);
+BENCHMARK_CAPTURE(bm_mix_pool, tlsf, fit_strategy::tlsf);
+BENCHMARK_CAPTURE(bm_mix_pool, best_fit, fit_strategy::ordered_best_fit);
+
+BENCHMARK_MAIN();

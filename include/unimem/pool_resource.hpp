@@ -1,0 +1,124 @@
+/// @file pool_resource.hpp
+/// @brief A coalescing, stream-ordered sub-allocator over any upstream resource.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <unimem/memory_resource.hpp>
+#include <unimem/stream_events.hpp>
+#include <unimem/tag.hpp>
+
+namespace unimem {
+
+/// @brief How the pool picks a free block.
+enum class fit_strategy {
+  tlsf,              ///< two-level segregated lists with bitmaps: O(1), a good fit (the default)
+  ordered_best_fit,  ///< a size-ordered tree: O(log n), the best fit; kept for comparison
+};
+
+/// @brief Counters of a pool_resource.
+struct pool_statistics {
+  std::size_t reserved_bytes = 0;       ///< held from upstream now
+  std::size_t peak_reserved_bytes = 0;  ///< most ever held from upstream at once
+  std::size_t live_bytes = 0;           ///< requested bytes of live allocations
+  std::size_t live_count = 0;           ///< live allocations
+  std::size_t chunk_count = 0;          ///< upstream allocations held
+  std::size_t upstream_allocations = 0; ///< calls to upstream allocate so far
+  std::size_t upstream_deallocations = 0;
+  bool plan_active = false;             ///< serving a learned iteration plan now
+  std::size_t plans_built = 0;          ///< iteration plans computed so far
+  std::size_t plan_divergences = 0;     ///< iterations that left their plan
+};
+
+/// @brief Settings of a pool_resource. The defaults suit an unknown workload.
+struct pool_options {
+  /// Bytes to take from upstream at construction (0: grow on demand). Not released by the
+  /// pool's own policy while anything else is free, but release() returns it.
+  std::size_t initial_size = 0;
+  /// Most bytes the pool may hold from upstream; a request that would need more throws
+  /// out_of_memory. Default: no limit other than upstream's.
+  std::size_t maximum_size = std::numeric_limits<std::size_t>::max();
+  /// Minimum bytes per upstream request when growing (0: adaptive — one eighth of what the pool
+  /// holds, between 1 MiB and 64 MiB, or exactly what a larger request needs).
+  std::size_t growth_step = 0;
+  /// Free-block search.
+  fit_strategy fit = fit_strategy::tlsf;
+  /// Learn repeated iterations: when the pool empties (every allocation freed, as at the end of an
+  /// inference pass), it plans the layout of the iteration it just saw and serves the next
+  /// identical iteration from one block with O(1) work per call. Any difference falls back to
+  /// the general allocator at once. Before the first plan the pool grows frugally.
+  bool learn_iterations = true;
+  /// Iterations longer than this many calls are not learned (planning costs time and memory
+  /// in proportion to the pairs of allocations live at the same time).
+  std::size_t max_learned_calls = 1u << 16;
+  /// Take a mutex on every call. Turn off only when one thread owns the pool.
+  bool thread_safe = true;
+  /// Verify every internal invariant after every call (slow; for tests and debugging).
+  bool checked = false;
+  /// Completion markers for stream ordering. Null: CUDA events when the upstream's memory is
+  /// device-accessible, and none (every free is reusable at once) when it is host-only.
+  std::shared_ptr<stream_event_source> events;
+  /// Called at destruction when allocations are still live. Null: print the report to stderr.
+  std::function<void(const leak_report&)> on_leak;
+};
+
+namespace detail {
+class pool_core;
+}
+
+/// @brief Coalescing pool over `upstream`, with metadata kept in host memory (the managed memory
+/// may be device memory, which cannot hold headers).
+///
+/// - Free blocks are found with two-level segregated lists and bitmaps (TLSF) and merged with
+///   their free neighbours on free; growth takes new chunks from upstream, and before a growth
+///   would set a new high-water mark the pool returns its wholly free chunks.
+/// - Stream-ordered: memory freed on stream A is reused at once by allocations on A; another
+///   stream gets it only once an event recorded on A after the free has completed (queried, never
+///   waited for, except for one stream's event before giving up with out_of_memory).
+/// - Keeps its upstream's traits: a pool over pinned memory is still host-accessible.
+/// - Checks every deallocate: a pointer it never returned, a double free, a size or alignment
+///   other than the allocation's throw std::invalid_argument and change nothing.
+/// - Thread-safe unless pool_options::thread_safe is false.
+/// - Learns repeated iterations (see pool_options::learn_iterations).
+///
+/// @throws out_of_memory from allocate when upstream or maximum_size refuses; the pool stays usable.
+class pool_resource final : public memory_resource {
+ public:
+  /// @param upstream must outlive the pool
+  /// @throws std::invalid_argument for inconsistent options (initial_size > maximum_size)
+  /// @throws out_of_memory when initial_size cannot be reserved
+  explicit pool_resource(memory_resource& upstream, pool_options options = {});
+  /// @brief Reports live allocations (pool_options::on_leak) and returns all memory upstream.
+  ~pool_resource() override;
+
+  memory_resource& upstream() const noexcept { return *upstream_; }
+
+  /// @brief Returns every wholly free chunk to upstream. Free memory whose stream may still be
+  /// using it is waited for first (that stream's event, never the whole device).
+  /// @return bytes returned
+  std::size_t release();
+  /// @brief Like release(), largest chunks first, until at most `target_bytes` are held.
+  /// @return bytes returned
+  std::size_t trim(std::size_t target_bytes);
+
+  pool_statistics statistics() const;
+  /// @brief Live allocations grouped by tag (see tag.hpp), largest first.
+  std::vector<tag_usage> live_by_tag() const;
+
+ private:
+  void* do_allocate(std::size_t bytes, std::size_t alignment, stream_view stream) override;
+  void do_deallocate(void* p, std::size_t bytes, std::size_t alignment, stream_view stream) override;
+  resource_traits do_traits() const noexcept override { return traits_; }
+  std::string_view do_name() const noexcept override { return "unimem::pool_resource"; }
+
+  memory_resource* upstream_;
+  resource_traits traits_;
+  std::unique_ptr<detail::pool_core> core_;
+};
+
+}  // namespace unimem

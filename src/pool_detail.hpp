@@ -1,0 +1,296 @@
+// Internal building blocks of pool_resource: block descriptors kept in host memory, the
+// pointer-to-block table and the two free-block indexes. Not installed.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <set>
+#include <vector>
+
+namespace unimem::detail {
+
+/// Every block is a multiple of this and starts at a multiple of it: what cudaMalloc gives.
+inline constexpr std::size_t pool_granule = 256;
+inline constexpr unsigned pool_granule_shift = 8;
+
+struct pool_chunk;
+
+/// Descriptor of a range inside a chunk, free or used. Lives in host memory because the managed
+/// range may be device memory.
+struct pool_block {
+  std::uintptr_t addr = 0;
+  std::size_t size = 0;              // bytes, a multiple of pool_granule
+  pool_block* prev = nullptr;        // address-order neighbours inside the chunk
+  pool_block* next = nullptr;
+  pool_block* free_prev = nullptr;   // links of a TLSF list
+  pool_block* free_next = nullptr;
+  pool_chunk* chunk = nullptr;
+  std::uint64_t stamp = 0;           // free: the owning stream's stamp at free time
+  std::size_t requested = 0;         // used: bytes asked for
+  std::uint32_t rec_index = 0;       // used: its allocation's index in the recorded iteration
+  std::uint32_t slot = 0;            // free: stream slot owning it (0: any stream)
+  std::uint16_t tag = 0;             // used: tag_id at allocation
+  std::uint8_t align_log2 = 0;       // used: log2 of the alignment asked for
+  bool is_free = false;
+};
+
+/// One upstream allocation.
+struct pool_chunk {
+  std::uintptr_t base = 0;
+  std::size_t size = 0;
+  std::size_t alignment = pool_granule;
+  std::size_t used = 0;              // used blocks inside
+  pool_block* first = nullptr;
+};
+
+/// Hands out block descriptors from slabs so the hot path never calls the system allocator.
+class block_store {
+ public:
+  pool_block* get() {
+    if (free_ == nullptr) refill();
+    pool_block* b = free_;
+    free_ = b->next;
+    *b = pool_block{};
+    return b;
+  }
+  void put(pool_block* b) noexcept {
+    b->next = free_;
+    free_ = b;
+  }
+
+ private:
+  void refill() {
+    constexpr std::size_t n = 512;
+    slabs_.push_back(std::make_unique<pool_block[]>(n));
+    pool_block* slab = slabs_.back().get();
+    for (std::size_t i = 0; i < n; ++i) put(&slab[i]);
+  }
+  std::vector<std::unique_ptr<pool_block[]>> slabs_;
+  pool_block* free_ = nullptr;
+};
+
+/// Open-addressing table from a used block's address to its descriptor (linear probing,
+/// Fibonacci hashing, backward-shift deletion: no tombstones, so it never degrades).
+class block_table {
+ public:
+  block_table() { rehash(64); }
+
+  std::size_t size() const noexcept { return size_; }
+
+  pool_block* find(std::uintptr_t key) const noexcept {
+    for (std::size_t i = home(key);; i = (i + 1) & mask_) {
+      const entry& e = entries_[i];
+      if (e.key == key) return e.value;
+      if (e.key == 0) return nullptr;
+    }
+  }
+
+  void insert(std::uintptr_t key, pool_block* value) {
+    if ((size_ + 1) * 2 > entries_.size()) rehash(entries_.size() * 2);
+    place(key, value);
+    ++size_;
+  }
+
+  void erase(std::uintptr_t key) noexcept {
+    std::size_t i = home(key);
+    while (entries_[i].key != key) {
+      if (entries_[i].key == 0) return;
+      i = (i + 1) & mask_;
+    }
+    // Shift later members of the probe run back so lookups never stop early at the hole.
+    for (std::size_t j = (i + 1) & mask_;; j = (j + 1) & mask_) {
+      const entry e = entries_[j];
+      if (e.key == 0) break;
+      const std::size_t h = home(e.key);
+      // e may move into the hole at i when its home does not lie in (i, j] cyclically.
+      const bool stays = i <= j ? (i < h && h <= j) : (i < h || h <= j);
+      if (!stays) {
+        entries_[i] = e;
+        i = j;
+      }
+    }
+    entries_[i] = entry{};
+    --size_;
+  }
+
+  template <class F>
+  void for_each(F&& f) const {
+    for (const entry& e : entries_) {
+      if (e.key != 0) f(e.value);
+    }
+  }
+
+ private:
+  struct entry {
+    std::uintptr_t key = 0;
+    pool_block* value = nullptr;
+  };
+
+  std::size_t home(std::uintptr_t key) const noexcept {
+    return static_cast<std::size_t>((static_cast<std::uint64_t>(key) * 0x9E3779B97F4A7C15ull) >> shift_);
+  }
+
+  void place(std::uintptr_t key, pool_block* value) noexcept {
+    std::size_t i = home(key);
+    while (entries_[i].key != 0) i = (i + 1) & mask_;
+    entries_[i] = entry{key, value};
+  }
+
+  void rehash(std::size_t capacity) {
+    std::vector<entry> old = std::move(entries_);
+    entries_.assign(capacity, entry{});
+    mask_ = capacity - 1;
+    shift_ = 64 - static_cast<unsigned>(__builtin_ctzll(capacity));
+    for (const entry& e : old) {
+      if (e.key != 0) place(e.key, e.value);
+    }
+  }
+
+  std::vector<entry> entries_;
+  std::size_t size_ = 0;
+  std::size_t mask_ = 0;
+  unsigned shift_ = 64;
+};
+
+/// Two-level segregated fit (Masmano et al., "TLSF: a new dynamic memory allocator for real-time
+/// systems", 2004): free blocks sit in lists by size class, 32 classes per power of two, and two
+/// bitmap levels find the first non-empty class at or above a size in O(1).
+class tlsf_index {
+ public:
+  bool empty() const noexcept { return count_ == 0; }
+  std::size_t size() const noexcept { return count_; }
+
+  void insert(pool_block* b) noexcept {
+    const auto [fl, sl] = mapping(b->size >> pool_granule_shift);
+    pool_block*& head = heads_[fl][sl];
+    b->free_prev = nullptr;
+    b->free_next = head;
+    if (head != nullptr) head->free_prev = b;
+    head = b;
+    fl_bitmap_ |= std::uint64_t{1} << fl;
+    sl_bitmap_[fl] |= 1u << sl;
+    ++count_;
+  }
+
+  void remove(pool_block* b) noexcept {
+    const auto [fl, sl] = mapping(b->size >> pool_granule_shift);
+    if (b->free_prev != nullptr) {
+      b->free_prev->free_next = b->free_next;
+    } else {
+      heads_[fl][sl] = b->free_next;
+      if (b->free_next == nullptr) {
+        sl_bitmap_[fl] &= ~(1u << sl);
+        if (sl_bitmap_[fl] == 0) fl_bitmap_ &= ~(std::uint64_t{1} << fl);
+      }
+    }
+    if (b->free_next != nullptr) b->free_next->free_prev = b->free_prev;
+    b->free_prev = b->free_next = nullptr;
+    --count_;
+  }
+
+  /// A free block of at least `bytes` (a multiple of the granule), or null. Looks at a few
+  /// blocks of the request's own class first (they may fit and are the tightest), then takes the
+  /// first block of the next non-empty class, all of whose blocks fit.
+  pool_block* find(std::size_t bytes) const noexcept {
+    const auto [fl, sl] = mapping(bytes >> pool_granule_shift);
+    pool_block* best = nullptr;
+    int budget = 8;
+    for (pool_block* b = heads_[fl][sl]; b != nullptr && budget > 0; b = b->free_next, --budget) {
+      if (b->size >= bytes && (best == nullptr || tighter(b, best))) best = b;
+    }
+    if (best != nullptr) return best;
+    const std::uint32_t above = sl + 1 < 32 ? sl_bitmap_[fl] & (~0u << (sl + 1)) : 0u;
+    if (above != 0) return smallest_of(heads_[fl][__builtin_ctz(above)]);
+    const std::uint64_t fl_above = fl + 1 < 64 ? fl_bitmap_ & (~std::uint64_t{0} << (fl + 1)) : 0;
+    if (fl_above == 0) return nullptr;
+    const int f = __builtin_ctzll(fl_above);
+    return smallest_of(heads_[f][__builtin_ctz(sl_bitmap_[f])]);
+  }
+
+  /// Smaller first, then lower address: address order among equals keeps long-lived blocks
+  /// together at the bottom of a chunk (it measurably lowers fragmentation, see docs/pools.md).
+  static bool tighter(const pool_block* a, const pool_block* b) noexcept {
+    return a->size != b->size ? a->size < b->size : a->addr < b->addr;
+  }
+
+  /// The smallest of the first few blocks of a list (all of which fit): closer to best fit at
+  /// the cost of a short walk.
+  static pool_block* smallest_of(pool_block* head) noexcept {
+    pool_block* best = head;
+    int budget = 8;
+    for (pool_block* b = head->free_next; b != nullptr && --budget > 0; b = b->free_next) {
+      if (tighter(b, best)) best = b;
+    }
+    return best;
+  }
+
+  template <class F>
+  void for_each(F&& f) const {
+    for (std::uint64_t fls = fl_bitmap_; fls != 0; fls &= fls - 1) {
+      const int fl = __builtin_ctzll(fls);
+      for (std::uint32_t sls = sl_bitmap_[fl]; sls != 0; sls &= sls - 1) {
+        for (pool_block* b = heads_[fl][__builtin_ctz(sls)]; b != nullptr;) {
+          pool_block* next = b->free_next;  // f may remove b
+          f(b);
+          b = next;
+        }
+      }
+    }
+  }
+
+ private:
+  static constexpr unsigned sl_log2 = 5;
+  static constexpr unsigned sl_count = 1u << sl_log2;
+  static constexpr unsigned fl_count = 64 - pool_granule_shift - sl_log2 + 1;
+
+  struct index_pair {
+    unsigned fl;
+    unsigned sl;
+  };
+
+  /// Sizes below 32 granules get one class each; above, class (fl, sl) holds sizes whose top
+  /// bit is fl + 4 and whose next five bits are sl.
+  static index_pair mapping(std::size_t units) noexcept {
+    if (units < sl_count) return {0, static_cast<unsigned>(units)};
+    const unsigned msb = 63u - static_cast<unsigned>(__builtin_clzll(units));
+    return {msb - sl_log2 + 1, static_cast<unsigned>((units >> (msb - sl_log2)) - sl_count)};
+  }
+
+  std::uint64_t fl_bitmap_ = 0;
+  std::uint32_t sl_bitmap_[fl_count] = {};
+  pool_block* heads_[fl_count][sl_count] = {};
+  std::size_t count_ = 0;
+};
+
+/// Exact best fit from a tree ordered by (size, address). O(log n) and a node allocation per
+/// insert; measured against tlsf_index in docs/pools.md.
+class ordered_index {
+ public:
+  bool empty() const noexcept { return set_.empty(); }
+  std::size_t size() const noexcept { return set_.size(); }
+  void insert(pool_block* b) { set_.insert(b); }
+  void remove(pool_block* b) noexcept { set_.erase(b); }
+  pool_block* find(std::size_t bytes) const noexcept {
+    pool_block probe;
+    probe.size = bytes;
+    probe.addr = 0;
+    auto it = set_.lower_bound(&probe);
+    return it == set_.end() ? nullptr : *it;
+  }
+  template <class F>
+  void for_each(F&& f) const {
+    std::vector<pool_block*> all(set_.begin(), set_.end());  // f may remove
+    for (pool_block* b : all) f(b);
+  }
+
+ private:
+  struct by_size_then_address {
+    bool operator()(const pool_block* a, const pool_block* b) const noexcept {
+      return a->size != b->size ? a->size < b->size : a->addr < b->addr;
+    }
+  };
+  std::set<pool_block*, by_size_then_address> set_;
+};
+
+}  // namespace unimem::detail

@@ -1,0 +1,229 @@
+#include "replay_core.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <stdexcept>
+
+#include <fmt/format.h>
+#include <zlib.h>
+
+#include <unimem/device_profile.hpp>
+#include <unimem/stream.hpp>
+
+#if defined(__x86_64__)
+#include <x86intrin.h>
+#endif
+
+namespace unimem::replay {
+namespace {
+
+// ---------------------------------------------------------------- a cheap per-call clock
+//
+// steady_clock costs ~20 ns a read, as much as a pool call. The cycle counter (x86 TSC, ARM
+// generic timer) costs a few ns; it is calibrated against steady_clock once, and the cost of
+// reading it twice is measured and subtracted from every sample.
+
+std::uint64_t ticks() noexcept {
+#if defined(__x86_64__)
+  return __rdtsc();
+#elif defined(__aarch64__)
+  std::uint64_t v;
+  asm volatile("isb; mrs %0, cntvct_el0" : "=r"(v));
+  return v;
+#else
+  return static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+#endif
+}
+
+struct clock_calibration {
+  double ns_per_tick = 1.0;
+  double overhead_ns = 0.0;
+};
+
+const clock_calibration& calibration() {
+  static const clock_calibration c = [] {
+    clock_calibration out;
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::uint64_t k0 = ticks();
+    while (std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(20)) {
+    }
+    const auto t1 = std::chrono::steady_clock::now();
+    const std::uint64_t k1 = ticks();
+    out.ns_per_tick = std::chrono::duration<double, std::nano>(t1 - t0).count() / static_cast<double>(k1 - k0);
+    std::vector<double> empty(2001);
+    for (double& e : empty) {
+      const std::uint64_t a = ticks();
+      const std::uint64_t b = ticks();
+      e = static_cast<double>(b - a) * out.ns_per_tick;
+    }
+    std::nth_element(empty.begin(), empty.begin() + 1000, empty.end());
+    out.overhead_ns = empty[1000];
+    return out;
+  }();
+  return c;
+}
+
+double percentile(std::vector<double>& v, double q) {
+  if (v.empty()) return 0.0;
+  const auto k = static_cast<std::size_t>(q * static_cast<double>(v.size() - 1));
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
+  return v[k];
+}
+
+double median(std::vector<double> v) { return percentile(v, 0.5); }
+
+std::string json_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+alloc_trace load_trace(const std::string& path) {
+  gzFile f = gzopen(path.c_str(), "rb");
+  if (f == nullptr) throw std::runtime_error(fmt::format("{}: cannot open (does it exist and is it readable?)", path));
+  std::string text;
+  char buf[1 << 16];
+  int n = 0;
+  while ((n = gzread(f, buf, sizeof buf)) > 0) text.append(buf, static_cast<std::size_t>(n));
+  int err = 0;
+  const char* msg = gzerror(f, &err);
+  const std::string zmsg = msg != nullptr ? msg : "";
+  gzclose(f);
+  if (n < 0 || (err != Z_OK && err != Z_STREAM_END)) {
+    throw std::runtime_error(fmt::format("{}: not a readable gzip or text file ({})", path, zmsg));
+  }
+  std::string name = std::filesystem::path(path).filename().string();
+  for (const char* ext : {".gz", ".csv"}) {
+    if (name.size() > std::string(ext).size() && name.compare(name.size() - std::string(ext).size(), std::string::npos, ext) == 0) {
+      name.resize(name.size() - std::string(ext).size());
+    }
+  }
+  return parse_trace(text, name);
+}
+
+std::vector<std::string> trace_files(const std::string& path) {
+  namespace fs = std::filesystem;
+  if (!fs::exists(path)) throw std::runtime_error(fmt::format("{}: no such file or folder", path));
+  if (!fs::is_directory(path)) return {path};
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(path)) {
+    const std::string n = e.path().filename().string();
+    auto ends = [&](const std::string& s) { return n.size() >= s.size() && n.compare(n.size() - s.size(), s.size(), s) == 0; };
+    if (e.is_regular_file() && (ends(".csv") || ends(".csv.gz"))) out.push_back(e.path().string());
+  }
+  std::sort(out.begin(), out.end());
+  if (out.empty()) throw std::runtime_error(fmt::format("{}: no *.csv or *.csv.gz traces in this folder", path));
+  return out;
+}
+
+bool gpu_available(std::string* why) { return cuda_device_count(why) > 0; }
+
+struct stream_set::owned {
+  std::vector<cuda_stream> streams;
+};
+
+stream_set::stream_set(const alloc_trace& trace, bool gpu) : owned_(std::make_unique<owned>()) {
+  std::uint32_t count = 0;
+  for (const trace_op& op : trace.ops) count = std::max(count, op.stream + 1);
+  views_.resize(std::max<std::uint32_t>(count, 1));
+  for (std::uint32_t i = 1; i < views_.size(); ++i) {
+    if (gpu) {
+      owned_->streams.emplace_back();
+      views_[i] = owned_->streams.back().view();
+    } else {
+      views_[i] = stream_view{reinterpret_cast<CUstream_st*>(static_cast<std::uintptr_t>(i) * 64)};
+    }
+  }
+}
+
+stream_set::~stream_set() = default;
+
+double replay_once(const alloc_trace& trace, memory_resource& mr, std::vector<void*>& slots,
+                   const std::vector<stream_view>& streams) {
+  const auto t0 = std::chrono::steady_clock::now();
+  for (const trace_op& op : trace.ops) {
+    if (op.is_alloc) {
+      slots[op.id] = mr.allocate(op.bytes, default_alignment, streams[op.stream]);
+    } else {
+      mr.deallocate(slots[op.id], op.bytes, default_alignment, streams[op.stream]);
+    }
+  }
+  return std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
+}
+
+replay_result run_replay(const alloc_trace& trace, const replay_target& target, const replay_options& options) {
+  const clock_calibration& clk = calibration();
+  const bool gpu = target.needs_gpu;
+  stream_set streams(trace, gpu);
+  const std::vector<stream_view>& sv = streams.views();
+  std::unique_ptr<replay_instance> inst = target.make();
+  memory_resource& mr = inst->resource();
+  std::vector<void*> slots(trace.id_bound(), nullptr);
+  const auto calls = static_cast<double>(trace.ops.size());
+
+  replay_result r;
+  r.trace = trace.name;
+  r.resource = target.name;
+  r.calls = trace.ops.size();
+  r.peak_live_bytes = trace.peak_live_bytes();
+
+  // Cold: the first replay on a fresh resource, growth included.
+  r.cold_ns_per_op = replay_once(trace, mr, slots, sv) / calls;
+  inst->finish();
+
+  // Warm, every call timed on its own.
+  const int warm = std::max(options.repetitions - 1, 1);
+  std::vector<double> samples;
+  samples.reserve(trace.ops.size() * static_cast<std::size_t>(warm));
+  for (int rep = 0; rep < warm; ++rep) {
+    for (const trace_op& op : trace.ops) {
+      std::uint64_t t0, t1;
+      if (op.is_alloc) {
+        t0 = ticks();
+        slots[op.id] = mr.allocate(op.bytes, default_alignment, sv[op.stream]);
+        t1 = ticks();
+      } else {
+        t0 = ticks();
+        mr.deallocate(slots[op.id], op.bytes, default_alignment, sv[op.stream]);
+        t1 = ticks();
+      }
+      samples.push_back(std::max(0.0, static_cast<double>(t1 - t0) * clk.ns_per_tick - clk.overhead_ns));
+      inst->after_call();
+    }
+    inst->finish();
+  }
+  r.p99_ns_per_op = percentile(samples, 0.99);
+  r.ns_per_op = percentile(samples, 0.5);
+
+  // Warm, whole replays without per-call clocks.
+  std::vector<double> means;
+  for (int rep = 0; rep < warm; ++rep) {
+    means.push_back(replay_once(trace, mr, slots, sv) / calls);
+    inst->finish();
+  }
+  r.mean_ns_per_op = median(means);
+  r.peak_reserved_bytes = inst->peak_reserved_bytes();
+  if (r.peak_reserved_bytes == 0) r.peak_reserved_bytes = r.peak_live_bytes;  // no cache: holds what is live
+  r.extra_json = inst->extra_json();
+  return r;
+}
+
+std::string to_json(const replay_result& r) {
+  std::string s = fmt::format(
+      "{{\"trace\": \"{}\", \"resource\": \"{}\", \"calls\": {}, \"ns_per_op\": {:.1f}, \"mean_ns_per_op\": {:.1f}, "
+      "\"p99_ns_per_op\": {:.1f}, \"cold_ns_per_op\": {:.1f}, \"peak_reserved_bytes\": {}, \"peak_live_bytes\": {}, "
+      "\"reserved_over_live\": {:.4f}",
+      json_escape(r.trace), json_escape(r.resource), r.calls, r.ns_per_op, r.mean_ns_per_op, r.p99_ns_per_op,
+      r.cold_ns_per_op, r.peak_reserved_bytes, r.peak_live_bytes, r.reserved_over_live());
+  if (!r.extra_json.empty()) s += ", " + r.extra_json;
+  s += "}";
+  return s;
+}
+
+}  // namespace unimem::replay
