@@ -179,11 +179,11 @@ std::size_t integrated_budget(const meminfo& m, double headroom, std::size_t res
   return keep(available - reserve_bytes, headroom);
 }
 
-std::size_t memory_budget(const device_profile& profile, double headroom) {
-  check_headroom(headroom, "memory_budget");
+std::size_t device_budget(const device_profile& profile, double headroom) {
+  check_headroom(headroom, "device_budget");
   if (profile.simulated) {
     throw unsupported_error(fmt::format(
-        "unimem::memory_budget: '{}' is a simulated profile, there is no memory to read; call "
+        "unimem::device_budget: '{}' is a simulated profile, there is no memory to read; call "
         "unimem::integrated_budget() with the board's /proc/meminfo instead",
         profile.name));
   }
@@ -191,7 +191,7 @@ std::size_t memory_budget(const device_profile& profile, double headroom) {
     const auto m = read_meminfo();
     if (!m) {
       throw unsupported_error(
-          "unimem::memory_budget: /proc/meminfo cannot be read, and on an integrated GPU cudaMemGetInfo is no "
+          "unimem::device_budget: /proc/meminfo cannot be read, and on an integrated GPU cudaMemGetInfo is no "
           "budget (it ignores reclaimable page cache); pass the numbers to unimem::integrated_budget()");
     }
     return integrated_budget(*m, headroom);

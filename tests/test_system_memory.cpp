@@ -114,9 +114,9 @@ TEST(system_memory, integrated_budget_from_meminfo) {
 }
 
 TEST(system_memory, budget_of_a_simulated_board_needs_its_numbers) {
-  EXPECT_THROW(unimem::memory_budget(unimem::device_profile::jetson_orin_nano()), unimem::unsupported_error);
-  EXPECT_THROW(unimem::memory_budget(unimem::device_profile::discrete_h100()), unimem::unsupported_error);
-  EXPECT_THROW(unimem::memory_budget(unimem::device_profile::discrete_h100(), 2.0), std::invalid_argument);
+  EXPECT_THROW(unimem::device_budget(unimem::device_profile::jetson_orin_nano()), unimem::unsupported_error);
+  EXPECT_THROW(unimem::device_budget(unimem::device_profile::discrete_h100()), unimem::unsupported_error);
+  EXPECT_THROW(unimem::device_budget(unimem::device_profile::discrete_h100(), 2.0), std::invalid_argument);
   // cudaMemGetInfo is no budget on an integrated GPU, and a simulated profile has no device.
   EXPECT_FALSE(unimem::query_device_memory(unimem::device_profile::jetson_agx_orin()).has_value());
   EXPECT_FALSE(unimem::query_device_memory(unimem::device_profile::discrete_h100()).has_value());
@@ -126,7 +126,7 @@ class system_memory_gpu : public unimem::test::gpu_test {};
 
 TEST_F(system_memory_gpu, device_memory_and_budget_of_the_current_device) {
   const unimem::device_profile p = unimem::device_profile::current();
-  const std::size_t budget = unimem::memory_budget(p, 0.2);
+  const std::size_t budget = unimem::device_budget(p, 0.2);
   EXPECT_GT(budget, 0u);
   const auto d = unimem::query_device_memory(p);
   if (p.integrated) {

@@ -18,7 +18,7 @@ std::string unique_segment(const char* what) {
   return "/unimem.test." + std::to_string(::getpid()) + "." + what + "." + std::to_string(n++);
 }
 
-const unimem::tag_usage* find(const unimem::process_usage& u, const std::string& name) {
+const unimem::published_tag_usage* find(const unimem::process_usage& u, const std::string& name) {
   for (const auto& t : u.tags) {
     if (t.name == name) return &t;
   }

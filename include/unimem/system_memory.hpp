@@ -98,6 +98,6 @@ std::size_t integrated_budget(const meminfo& m, double headroom = 0.2, std::size
 ///         integrated_budget() with the board's meminfo instead) or when /proc/meminfo cannot be
 ///         read
 /// @throws cuda_error when the device cannot be queried
-std::size_t memory_budget(const device_profile& profile, double headroom = 0.2);
+std::size_t device_budget(const device_profile& profile, double headroom = 0.2);
 
 }  // namespace unimem

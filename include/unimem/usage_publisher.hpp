@@ -68,7 +68,7 @@ class usage_publisher {
 };
 
 /// @brief One tag as a reader saw it.
-struct tag_usage {
+struct published_tag_usage {
   std::string name;
   std::uint64_t current_bytes = 0;
   std::uint64_t peak_bytes = 0;
@@ -80,7 +80,7 @@ struct process_usage {
   std::string label;
   std::string path;  ///< the file read, e.g. "/dev/shm/unimem.4242"
   bool alive = true; ///< false when the publisher's pid no longer exists (it crashed)
-  std::vector<tag_usage> tags;
+  std::vector<published_tag_usage> tags;
 };
 
 /// @brief Reads one published object by file path.
