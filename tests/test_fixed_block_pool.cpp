@@ -22,15 +22,6 @@ namespace {
 constexpr std::size_t KiB = 1024;
 constexpr std::size_t MiB = 1024 * KiB;
 
-std::string what_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no exception)";
-}
-
 TEST(fixed_block_pool, hands_out_distinct_aligned_blocks_and_reuses_them) {
   canary_upstream up;
   fixed_block_pool_options o;

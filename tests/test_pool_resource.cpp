@@ -27,15 +27,6 @@ namespace {
 constexpr std::size_t KiB = 1024;
 constexpr std::size_t MiB = 1024 * KiB;
 
-std::string what_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no exception)";
-}
-
 /// The general allocator alone: no iteration learning, a first chunk of `initial`.
 pool_options plain(std::size_t initial = 0, fit_strategy fit = fit_strategy::tlsf) {
   pool_options o;

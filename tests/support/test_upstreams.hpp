@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
+#include <functional>
 #include <iterator>
 #include <limits>
 #include <map>
@@ -14,6 +16,16 @@
 #include <unimem/memory_resource.hpp>
 
 namespace unimem::test {
+
+/// The message of what `f` throws, or "(no exception)".
+inline std::string what_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "(no exception)";
+}
 
 /// Host memory that counts calls, can run out at a byte limit, can claim any traits, and fills
 /// what it hands out with a canary byte so a test can prove the pool never writes into the
