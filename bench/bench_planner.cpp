@@ -13,6 +13,8 @@
 
 #include <benchmark/benchmark.h>
 
+#include "support/peer_ratio.hpp"
+
 #include <unimem/planner.hpp>
 
 namespace {
@@ -114,6 +116,8 @@ int main(int argc, char** argv) {
     benchmark::RegisterBenchmark(("greedy_by_size/" + name).c_str(), bench_greedy_by_size, &t)
         ->Unit(benchmark::kMillisecond);
   }
+  std::vector<char*> args;
+  unimem::bench::apply_quick_mode(argc, argv, args);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

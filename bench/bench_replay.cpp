@@ -6,11 +6,14 @@
 // Each benchmark iteration replays the whole trace on one resource instance (the first replay,
 // which grows the pool, happens before timing). Counters: ns_per_op (median of calls timed one by
 // one, as unimem-replay reports it), mean_ns_per_op (iteration time / calls), reserved_over_live.
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include <benchmark/benchmark.h>
+
+#include "support/peer_ratio.hpp"
 
 #include "replay_core.hpp"
 #include "support/summary.hpp"
@@ -83,13 +86,22 @@ void summary(const unimem::bench::keeping_reporter& rep) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::vector<char*> args;
+  unimem::bench::apply_quick_mode(argc, argv, args);
   benchmark::Initialize(&argc, argv);
+  // The README's quick run replays three representative traces; the full run replays them all.
+  const std::vector<std::string> quick_traces = {"mobilenet_v2_b1_float32", "resnet50_b8_float16", "vit_b_16_b8_float16"};
   std::string why;
   const bool gpu = gpu_available(&why);
   if (!gpu) std::fprintf(stderr, "bench_replay: no CUDA device (%s): host-memory resources only\n", why.c_str());
   loaded& d = data();
   for (const std::string& f : trace_files(std::string(UNIMEM_BENCH_DATA_DIR) + "/alloc-traces")) {
-    d.traces.push_back(load_trace(f));
+    alloc_trace t = load_trace(f);
+    if (unimem::bench::quick_mode() &&
+        std::find(quick_traces.begin(), quick_traces.end(), t.name) == quick_traces.end()) {
+      continue;
+    }
+    d.traces.push_back(std::move(t));
   }
   for (replay_target& t : all_targets()) {
     if (!t.needs_gpu || gpu) d.targets.push_back(std::move(t));

@@ -27,7 +27,9 @@ class keeping_reporter : public benchmark::ConsoleReporter {
   void ReportRuns(const std::vector<Run>& runs) override {
     for (const Run& r : runs) {
       if (r.run_type != Run::RT_Iteration || detail::skipped(r, 0)) continue;
+      // Both the registered name and the full name with arguments ("bm_x/65536") find a run.
       kept_[r.run_name.function_name] = r;
+      kept_[r.benchmark_name()] = r;
     }
     ConsoleReporter::ReportRuns(runs);
   }
