@@ -34,6 +34,7 @@
 #include <unimem/planned_arena.hpp>
 #include <unimem/estimator.hpp>
 #include <unimem/usage_publisher.hpp>
+#include <unimem/publish_statistics.hpp>
 #include <unimem/tag.hpp>
 #include <unimem/trace.hpp>
 #include <unimem/stream_events.hpp>
