@@ -24,9 +24,9 @@
 #include <cuda_runtime.h>
 
 #include <unimem/device_profile.hpp>
-#include <unimem/host_access.hpp>
-#include <unimem/managed_resource.hpp>
-#include <unimem/prefetch.hpp>
+#include <unimem/movement/host_access.hpp>
+#include <unimem/resources/managed_resource.hpp>
+#include <unimem/movement/prefetch.hpp>
 #include <unimem/stream.hpp>
 
 namespace {

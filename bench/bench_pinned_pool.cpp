@@ -8,9 +8,9 @@
 #include <cuda_runtime_api.h>
 
 #include <unimem/device_profile.hpp>
-#include <unimem/fixed_block_pool.hpp>
-#include <unimem/pinned_resource.hpp>
-#include <unimem/pool_resource.hpp>
+#include <unimem/pools/fixed_block_pool.hpp>
+#include <unimem/resources/pinned_resource.hpp>
+#include <unimem/pools/pool_resource.hpp>
 
 #include "support/summary.hpp"
 

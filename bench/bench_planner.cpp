@@ -15,7 +15,7 @@
 
 #include "support/peer_ratio.hpp"
 
-#include <unimem/planner.hpp>
+#include <unimem/planning/planner.hpp>
 
 namespace {
 

@@ -5,10 +5,10 @@
 
 #include <benchmark/benchmark.h>
 
-#include <unimem/arena_resource.hpp>
-#include <unimem/fixed_block_pool.hpp>
-#include <unimem/host_resource.hpp>
-#include <unimem/pool_resource.hpp>
+#include <unimem/pools/arena_resource.hpp>
+#include <unimem/pools/fixed_block_pool.hpp>
+#include <unimem/resources/host_resource.hpp>
+#include <unimem/pools/pool_resource.hpp>
 
 namespace {
 

@@ -36,11 +36,11 @@
 
 #include "support/peer_ratio.hpp"
 
-#include <unimem/buffer.hpp>
+#include <unimem/typed/buffer.hpp>
 #include <unimem/device_profile.hpp>
-#include <unimem/device_resource.hpp>
-#include <unimem/mdspan.hpp>
-#include <unimem/tensor_view.hpp>
+#include <unimem/resources/device_resource.hpp>
+#include <unimem/typed/mdspan.hpp>
+#include <unimem/typed/tensor_view.hpp>
 
 namespace {
 

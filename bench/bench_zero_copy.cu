@@ -19,8 +19,8 @@
 #include <benchmark/benchmark.h>
 #include <cuda_runtime.h>
 
-#include <unimem/dmabuf.hpp>
-#include <unimem/frame_ring.hpp>
+#include <unimem/zero_copy/dmabuf.hpp>
+#include <unimem/zero_copy/frame_ring.hpp>
 #include <unimem/unimem.hpp>
 
 #include "support/peer_ratio.hpp"

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include <unimem/error.hpp>
-#include <unimem/pool_resource.hpp>
+#include <unimem/pools/pool_resource.hpp>
 #include <unimem/stream_events.hpp>
 
 namespace {

@@ -7,7 +7,7 @@
 #include <cuda_runtime_api.h>
 #include <fmt/format.h>
 
-#include "cuda_check.hpp"
+#include "detail/cuda_check.hpp"
 
 namespace unimem {
 namespace {

@@ -12,8 +12,8 @@
 
 #include <unimem/error.hpp>
 
-#include "cuda_check.hpp"
-#include "fraction.hpp"
+#include "detail/cuda_check.hpp"
+#include "detail/fraction.hpp"
 
 namespace unimem {
 

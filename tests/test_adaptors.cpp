@@ -8,14 +8,14 @@
 #include <gtest/gtest.h>
 
 #include <unimem/error.hpp>
-#include <unimem/fallback_resource.hpp>
-#include <unimem/host_resource.hpp>
-#include <unimem/limiting_resource.hpp>
-#include <unimem/logging_resource.hpp>
-#include <unimem/pool_resource.hpp>
-#include <unimem/statistics_resource.hpp>
-#include <unimem/synchronized_resource.hpp>
-#include <unimem/arena_resource.hpp>
+#include <unimem/adaptors/fallback_resource.hpp>
+#include <unimem/resources/host_resource.hpp>
+#include <unimem/adaptors/limiting_resource.hpp>
+#include <unimem/adaptors/logging_resource.hpp>
+#include <unimem/pools/pool_resource.hpp>
+#include <unimem/adaptors/statistics_resource.hpp>
+#include <unimem/adaptors/synchronized_resource.hpp>
+#include <unimem/pools/arena_resource.hpp>
 #include <unimem/tag.hpp>
 #include <unimem/trace.hpp>
 

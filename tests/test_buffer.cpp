@@ -11,10 +11,10 @@
 
 #include <gtest/gtest.h>
 
-#include <unimem/buffer.hpp>
+#include <unimem/typed/buffer.hpp>
 #include <unimem/error.hpp>
-#include <unimem/host_resource.hpp>
-#include <unimem/tensor_view.hpp>
+#include <unimem/resources/host_resource.hpp>
+#include <unimem/typed/tensor_view.hpp>
 
 #include "support/typed_resources.hpp"
 

@@ -10,13 +10,13 @@
 
 #include <gtest/gtest.h>
 
-#include <unimem/copy.hpp>
-#include <unimem/device_resource.hpp>
-#include <unimem/host_resource.hpp>
-#include <unimem/managed_resource.hpp>
-#include <unimem/mapped_resource.hpp>
-#include <unimem/pinned_resource.hpp>
-#include <unimem/registered_resource.hpp>
+#include <unimem/movement/copy.hpp>
+#include <unimem/resources/device_resource.hpp>
+#include <unimem/resources/host_resource.hpp>
+#include <unimem/resources/managed_resource.hpp>
+#include <unimem/resources/mapped_resource.hpp>
+#include <unimem/resources/pinned_resource.hpp>
+#include <unimem/resources/registered_resource.hpp>
 
 #include "support/device_kernels.hpp"
 #include "support/fake_resource.hpp"

@@ -11,10 +11,10 @@
 #include <string>
 #include <vector>
 
-#include <unimem/dlpack.hpp>
+#include <unimem/typed/dlpack.hpp>
 #include <unimem/error.hpp>
-#include <unimem/host_resource.hpp>
-#include <unimem/tensor.hpp>
+#include <unimem/resources/host_resource.hpp>
+#include <unimem/typed/tensor.hpp>
 
 #include "support/typed_resources.hpp"
 

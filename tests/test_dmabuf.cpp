@@ -21,9 +21,9 @@
 
 #include <gtest/gtest.h>
 
-#include <unimem/detail/dmabuf_backend.hpp>
-#include <unimem/device_resource.hpp>
-#include <unimem/dmabuf.hpp>
+#include <unimem/zero_copy/detail/dmabuf_backend.hpp>
+#include <unimem/resources/device_resource.hpp>
+#include <unimem/zero_copy/dmabuf.hpp>
 #include <unimem/error.hpp>
 
 #include "support/device_kernels.hpp"

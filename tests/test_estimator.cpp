@@ -1,5 +1,5 @@
 // Estimator: bytes by dtype and shape, activations from a plan, and the batch chooser.
-#include <unimem/estimator.hpp>
+#include <unimem/planning/estimator.hpp>
 
 #include <limits>
 #include <stdexcept>

@@ -8,9 +8,9 @@
 
 #include <gtest/gtest.h>
 
-#include <unimem/arena_resource.hpp>
+#include <unimem/pools/arena_resource.hpp>
 #include <unimem/error.hpp>
-#include <unimem/fixed_block_pool.hpp>
+#include <unimem/pools/fixed_block_pool.hpp>
 #include <unimem/tag.hpp>
 
 #include "support/manual_event_source.hpp"

@@ -22,7 +22,7 @@
 #include <gtest/gtest.h>
 
 #include <unimem/error.hpp>
-#include <unimem/frame_ring.hpp>
+#include <unimem/zero_copy/frame_ring.hpp>
 
 #include "support/device_kernels.hpp"
 #include "support/gpu_test.hpp"

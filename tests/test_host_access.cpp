@@ -10,9 +10,9 @@
 #include <gtest/gtest.h>
 
 #include <unimem/error.hpp>
-#include <unimem/host_access.hpp>
-#include <unimem/managed_resource.hpp>
-#include <unimem/prefetch.hpp>
+#include <unimem/movement/host_access.hpp>
+#include <unimem/resources/managed_resource.hpp>
+#include <unimem/movement/prefetch.hpp>
 
 #include "support/gpu_test.hpp"
 #include "support/movement_kernels.hpp"

@@ -10,8 +10,8 @@
 #include <type_traits>
 #include <vector>
 
-#include <unimem/mdspan.hpp>
-#include <unimem/tensor_view.hpp>
+#include <unimem/typed/mdspan.hpp>
+#include <unimem/typed/tensor_view.hpp>
 
 namespace unimem::test {
 namespace {

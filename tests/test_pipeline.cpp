@@ -10,7 +10,7 @@
 
 #include <gtest/gtest.h>
 
-#include <unimem/pipeline.hpp>
+#include <unimem/movement/pipeline.hpp>
 
 #include "support/fake_resource.hpp"
 #include "support/gpu_test.hpp"

@@ -1,6 +1,6 @@
 // Planned arena: one allocation, the planned pointers inside it, and data that survives while
 // tensors sharing bytes at different times are written in order.
-#include <unimem/planned_arena.hpp>
+#include <unimem/planning/planned_arena.hpp>
 
 #include <cstdint>
 #include <cstring>
@@ -10,8 +10,8 @@
 
 #include <gtest/gtest.h>
 
-#include <unimem/device_resource.hpp>
-#include <unimem/host_resource.hpp>
+#include <unimem/resources/device_resource.hpp>
+#include <unimem/resources/host_resource.hpp>
 
 #include "support/gpu_test.hpp"
 

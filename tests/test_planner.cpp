@@ -1,6 +1,6 @@
 // Static memory planner: the toy instance of Pisarchyk & Lee (2020), random instances, exhaustive
 // optimality on tiny instances, the readers, and the shared lifetimes and traces.
-#include <unimem/planner.hpp>
+#include <unimem/planning/planner.hpp>
 
 #include <algorithm>
 #include <cstdio>

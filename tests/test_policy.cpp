@@ -2,7 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <unimem/error.hpp>
-#include <unimem/policy.hpp>
+#include <unimem/resources/policy.hpp>
 
 namespace unimem {
 namespace {

@@ -10,10 +10,10 @@
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 
-#include <unimem/device_resource.hpp>
-#include <unimem/fixed_block_pool.hpp>
-#include <unimem/pinned_resource.hpp>
-#include <unimem/pool_resource.hpp>
+#include <unimem/resources/device_resource.hpp>
+#include <unimem/pools/fixed_block_pool.hpp>
+#include <unimem/resources/pinned_resource.hpp>
+#include <unimem/pools/pool_resource.hpp>
 #include <unimem/stream.hpp>
 
 #include "support/device_kernels.hpp"

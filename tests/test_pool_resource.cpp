@@ -13,8 +13,8 @@
 #include <gtest/gtest.h>
 
 #include <unimem/error.hpp>
-#include <unimem/host_resource.hpp>
-#include <unimem/pool_resource.hpp>
+#include <unimem/resources/host_resource.hpp>
+#include <unimem/pools/pool_resource.hpp>
 #include <unimem/tag.hpp>
 #include <unimem/trace.hpp>
 

@@ -11,8 +11,8 @@
 #include <gtest/gtest.h>
 
 #include <unimem/error.hpp>
-#include <unimem/managed_resource.hpp>
-#include <unimem/prefetch.hpp>
+#include <unimem/resources/managed_resource.hpp>
+#include <unimem/movement/prefetch.hpp>
 #include <unimem/stream.hpp>
 
 #include "support/gpu_test.hpp"

@@ -5,8 +5,8 @@
 
 #include <gtest/gtest.h>
 
-#include <unimem/host_resource.hpp>
-#include <unimem/publish_statistics.hpp>
+#include <unimem/resources/host_resource.hpp>
+#include <unimem/planning/publish_statistics.hpp>
 #include <unimem/tag.hpp>
 
 namespace unimem {

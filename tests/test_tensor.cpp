@@ -12,8 +12,8 @@
 #include <gtest/gtest.h>
 
 #include <unimem/error.hpp>
-#include <unimem/host_resource.hpp>
-#include <unimem/tensor.hpp>
+#include <unimem/resources/host_resource.hpp>
+#include <unimem/typed/tensor.hpp>
 
 #include "support/typed_resources.hpp"
 

@@ -5,8 +5,8 @@
 
 #include <gtest/gtest.h>
 
-#include <unimem/dtype.hpp>
-#include <unimem/tensor_bytes.hpp>
+#include <unimem/typed/dtype.hpp>
+#include <unimem/typed/tensor_bytes.hpp>
 
 namespace unimem::test {
 namespace {

@@ -12,8 +12,8 @@
 
 #include <gtest/gtest.h>
 
-#include <unimem/span.hpp>
-#include <unimem/tensor_view.hpp>
+#include <unimem/typed/span.hpp>
+#include <unimem/typed/tensor_view.hpp>
 
 namespace unimem::test {
 namespace {

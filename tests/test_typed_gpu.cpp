@@ -8,19 +8,19 @@
 
 #include <gtest/gtest.h>
 
-#include <unimem/buffer.hpp>
-#include <unimem/device_resource.hpp>
+#include <unimem/typed/buffer.hpp>
+#include <unimem/resources/device_resource.hpp>
 #include <unimem/error.hpp>
-#include <unimem/host_resource.hpp>
-#include <unimem/managed_resource.hpp>
-#include <unimem/mapped_resource.hpp>
-#include <unimem/pinned_resource.hpp>
+#include <unimem/resources/host_resource.hpp>
+#include <unimem/resources/managed_resource.hpp>
+#include <unimem/resources/mapped_resource.hpp>
+#include <unimem/resources/pinned_resource.hpp>
 #include <unimem/stream.hpp>
-#include <unimem/tensor.hpp>
-#include <unimem/tensor_view.hpp>
+#include <unimem/typed/tensor.hpp>
+#include <unimem/typed/tensor_view.hpp>
 
 #if __has_include(<dlpack/dlpack.h>)
-#include <unimem/dlpack.hpp>
+#include <unimem/typed/dlpack.hpp>
 #define UNIMEM_TEST_HAVE_DLPACK 1
 #endif
 

@@ -1,6 +1,6 @@
 // Usage publication in shared memory: round trip, liveness, and no torn reads under concurrent
 // updates.
-#include <unimem/usage_publisher.hpp>
+#include <unimem/planning/usage_publisher.hpp>
 
 #include <atomic>
 #include <random>

@@ -37,7 +37,7 @@
 
 #include <cuda_runtime.h>
 #include <unimem/unimem.hpp>
-#include <unimem/frame_ring.hpp>
+#include <unimem/zero_copy/frame_ring.hpp>
 
 #include "frame_kernels.hpp"
 

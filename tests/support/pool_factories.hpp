@@ -4,17 +4,17 @@
 
 #include <memory>
 
-#include <unimem/arena_resource.hpp>
-#include <unimem/device_resource.hpp>
-#include <unimem/fallback_resource.hpp>
-#include <unimem/fixed_block_pool.hpp>
-#include <unimem/host_resource.hpp>
-#include <unimem/limiting_resource.hpp>
-#include <unimem/logging_resource.hpp>
-#include <unimem/pinned_resource.hpp>
-#include <unimem/pool_resource.hpp>
-#include <unimem/statistics_resource.hpp>
-#include <unimem/synchronized_resource.hpp>
+#include <unimem/pools/arena_resource.hpp>
+#include <unimem/resources/device_resource.hpp>
+#include <unimem/adaptors/fallback_resource.hpp>
+#include <unimem/pools/fixed_block_pool.hpp>
+#include <unimem/resources/host_resource.hpp>
+#include <unimem/adaptors/limiting_resource.hpp>
+#include <unimem/adaptors/logging_resource.hpp>
+#include <unimem/resources/pinned_resource.hpp>
+#include <unimem/pools/pool_resource.hpp>
+#include <unimem/adaptors/statistics_resource.hpp>
+#include <unimem/adaptors/synchronized_resource.hpp>
 
 #include "support/composed_resource.hpp"
 

@@ -15,7 +15,7 @@
 
 #include <unimem/error.hpp>
 
-#include <unimem/cuda_calls.hpp>
+#include <unimem/movement/cuda_calls.hpp>
 
 namespace unimem::test {
 

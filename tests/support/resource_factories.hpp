@@ -5,12 +5,12 @@
 #include <memory>
 #include <string>
 
-#include <unimem/device_resource.hpp>
-#include <unimem/host_resource.hpp>
-#include <unimem/managed_resource.hpp>
-#include <unimem/mapped_resource.hpp>
-#include <unimem/pinned_resource.hpp>
-#include <unimem/registered_resource.hpp>
+#include <unimem/resources/device_resource.hpp>
+#include <unimem/resources/host_resource.hpp>
+#include <unimem/resources/managed_resource.hpp>
+#include <unimem/resources/mapped_resource.hpp>
+#include <unimem/resources/pinned_resource.hpp>
+#include <unimem/resources/registered_resource.hpp>
 
 #include "support/pool_factories.hpp"
 

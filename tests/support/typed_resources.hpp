@@ -8,7 +8,7 @@
 #include <vector>
 
 #include <unimem/error.hpp>
-#include <unimem/host_resource.hpp>
+#include <unimem/resources/host_resource.hpp>
 #include <unimem/memory_resource.hpp>
 
 namespace unimem::test {

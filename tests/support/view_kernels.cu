@@ -3,7 +3,7 @@
 #include <cuda_runtime.h>
 
 #include <unimem/error.hpp>
-#include <unimem/mdspan.hpp>
+#include <unimem/typed/mdspan.hpp>
 
 namespace unimem::test {
 namespace {

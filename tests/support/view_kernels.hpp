@@ -7,7 +7,7 @@
 #include <cstdint>
 
 #include <unimem/stream.hpp>
-#include <unimem/tensor_view.hpp>
+#include <unimem/typed/tensor_view.hpp>
 
 namespace unimem::test {
 

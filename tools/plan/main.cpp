@@ -9,7 +9,7 @@
 
 #include <fmt/format.h>
 
-#include <unimem/planner.hpp>
+#include <unimem/planning/planner.hpp>
 
 namespace {
 

@@ -1,6 +1,6 @@
 #include <fmt/format.h>
 
-#include <unimem/policy.hpp>
+#include <unimem/resources/policy.hpp>
 #include <unimem/version.hpp>
 
 #include "probe.hpp"

@@ -1,11 +1,11 @@
 // The resources unimem-replay knows. The CUDA peers (cub, cudaMemPool) are in peers.cu.
 #include <fmt/format.h>
 
-#include <unimem/device_resource.hpp>
-#include <unimem/host_resource.hpp>
-#include <unimem/pinned_resource.hpp>
-#include <unimem/pool_resource.hpp>
-#include <unimem/statistics_resource.hpp>
+#include <unimem/resources/device_resource.hpp>
+#include <unimem/resources/host_resource.hpp>
+#include <unimem/resources/pinned_resource.hpp>
+#include <unimem/pools/pool_resource.hpp>
+#include <unimem/adaptors/statistics_resource.hpp>
 
 #include "peers.hpp"
 #include "replay_core.hpp"

@@ -14,7 +14,7 @@
 
 #include <unimem/device_profile.hpp>
 #include <unimem/system_memory.hpp>
-#include <unimem/usage_publisher.hpp>
+#include <unimem/planning/usage_publisher.hpp>
 
 namespace {
 

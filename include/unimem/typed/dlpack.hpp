@@ -1,0 +1,527 @@
+/// @file dlpack.hpp
+/// @brief DLPack export (to_dlpack) and import (from_dlpack) of tensors: hand a unimem tensor to
+/// PyTorch, CuPy, JAX or TVM without a copy, or view theirs.
+///
+/// Optional and header-only: it needs <dlpack/dlpack.h> (Debian/Ubuntu: libdlpack-dev, version
+/// 0.6; or any copy of the header, 0.6 through 1.x) and nothing else, so the library itself does
+/// not depend on DLPack. What the header version offers is used when present:
+/// DLManagedTensorVersioned and the read-only flag (1.0), kDLBool (0.8), fp8 codes (1.1).
+///
+/// Device types: device memory → kDLCUDA (device_id = the tensor's device), pinned, mapped and
+/// registered host memory → kDLCUDAHost, managed memory → kDLCUDAManaged, pageable host memory →
+/// kDLCPU (device_id 0 for the last three, as DLPack specifies).
+///
+/// Streams: DLPack's C structs carry no stream. Before a consumer uses an exported tensor on its
+/// own stream, make that stream wait for the tensor's stream (or synchronize it). The exported
+/// memory is freed, on the tensor's stream, when the consumer calls the deleter.
+#pragma once
+
+#if defined(__has_include)
+#if !__has_include(<dlpack/dlpack.h>)
+#error "unimem/dlpack.hpp needs <dlpack/dlpack.h>: install libdlpack-dev, or configure unimem with -DUNIMEM_DLPACK_INCLUDE_DIR=<folder that holds dlpack/dlpack.h> (or add that folder to your include path)"
+#endif
+#endif
+
+#include <dlpack/dlpack.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <unimem/typed/dtype.hpp>
+#include <unimem/error.hpp>
+#include <unimem/memory_resource.hpp>
+#include <unimem/typed/tensor.hpp>
+#include <unimem/typed/tensor_bytes.hpp>
+#include <unimem/typed/tensor_view.hpp>
+
+// What this dlpack.h offers. Preprocessor tests because the enumerators themselves are missing
+// from older headers; use the constexpr flags below in code.
+#if defined(DLPACK_MAJOR_VERSION)
+#define UNIMEM_DETAIL_DLPACK_VERSIONED 1
+#define UNIMEM_DETAIL_DLPACK_BOOL 1
+#if DLPACK_MAJOR_VERSION > 1 || (DLPACK_MAJOR_VERSION == 1 && DLPACK_MINOR_VERSION >= 1)
+#define UNIMEM_DETAIL_DLPACK_FP8 1
+#endif
+#elif defined(DLPACK_VERSION) && DLPACK_VERSION >= 80
+#define UNIMEM_DETAIL_DLPACK_BOOL 1
+#endif
+
+namespace unimem {
+
+#if defined(UNIMEM_DETAIL_DLPACK_VERSIONED)
+/// @brief This dlpack.h has DLManagedTensorVersioned (DLPack 1.0 and later).
+inline constexpr bool dlpack_has_versioned = true;
+#else
+inline constexpr bool dlpack_has_versioned = false;
+#endif
+#if defined(UNIMEM_DETAIL_DLPACK_BOOL)
+/// @brief This dlpack.h has kDLBool (DLPack 0.8 and later).
+inline constexpr bool dlpack_has_bool = true;
+#else
+inline constexpr bool dlpack_has_bool = false;
+#endif
+#if defined(UNIMEM_DETAIL_DLPACK_FP8)
+/// @brief This dlpack.h has the fp8 type codes (DLPack 1.1 and later).
+inline constexpr bool dlpack_has_fp8 = true;
+#else
+inline constexpr bool dlpack_has_fp8 = false;
+#endif
+
+namespace detail {
+
+inline std::string dlpack_type_text(DLDataType t) {
+  return "{code " + std::to_string(t.code) + ", bits " + std::to_string(t.bits) + ", lanes " +
+         std::to_string(t.lanes) + "}";
+}
+
+inline std::string dlpack_header_version() {
+#if defined(DLPACK_MAJOR_VERSION)
+  return std::to_string(DLPACK_MAJOR_VERSION) + "." + std::to_string(DLPACK_MINOR_VERSION);
+#elif defined(DLPACK_VERSION)
+  return std::to_string(DLPACK_VERSION / 100) + "." + std::to_string(DLPACK_VERSION % 100 / 10);
+#else
+  return "unknown";
+#endif
+}
+
+}  // namespace detail
+
+/// @brief The DLPack data type of a dtype.
+/// @throws unsupported_error bool before DLPack 0.8 and fp8 before 1.1 (this dlpack.h cannot say
+///         them; exporting bool as uint8 would silently change its type for the consumer)
+inline DLDataType to_dlpack_dtype(dtype type) {
+  const auto bits = static_cast<std::uint8_t>(size_of(type) * 8);
+  switch (type) {
+    case dtype::f16:
+    case dtype::f32:
+    case dtype::f64: return {static_cast<std::uint8_t>(kDLFloat), bits, 1};
+    case dtype::bf16: return {static_cast<std::uint8_t>(kDLBfloat), bits, 1};
+    case dtype::i8:
+    case dtype::i16:
+    case dtype::i32:
+    case dtype::i64: return {static_cast<std::uint8_t>(kDLInt), bits, 1};
+    case dtype::u8:
+    case dtype::u16:
+    case dtype::u32:
+    case dtype::u64: return {static_cast<std::uint8_t>(kDLUInt), bits, 1};
+    case dtype::boolean:
+#if defined(UNIMEM_DETAIL_DLPACK_BOOL)
+      return {static_cast<std::uint8_t>(kDLBool), 8, 1};
+#else
+      break;
+#endif
+    case dtype::f8_e4m3:
+#if defined(UNIMEM_DETAIL_DLPACK_FP8)
+      return {static_cast<std::uint8_t>(kDLFloat8_e4m3fn), 8, 1};  // CUDA's E4M3 is the "fn" variant
+#else
+      break;
+#endif
+    case dtype::f8_e5m2:
+#if defined(UNIMEM_DETAIL_DLPACK_FP8)
+      return {static_cast<std::uint8_t>(kDLFloat8_e5m2), 8, 1};
+#else
+      break;
+#endif
+  }
+  throw unsupported_error("unimem::to_dlpack_dtype(" + std::string(to_string(type)) +
+                          "): the dlpack.h in use (version " + detail::dlpack_header_version() +
+                          ") has no type code for it (bool needs DLPack 0.8, fp8 needs 1.1); build against a newer "
+                          "dlpack.h (UNIMEM_DLPACK_INCLUDE_DIR) or convert the tensor first");
+}
+
+/// @brief The dtype of a DLPack data type.
+/// @throws unsupported_error vector types (lanes != 1), complex, sub-byte and other types unimem
+///         has no dtype for
+inline dtype from_dlpack_dtype(DLDataType type) {
+  if (type.lanes == 1) {
+    switch (type.code) {
+      case kDLFloat:
+        if (type.bits == 16) return dtype::f16;
+        if (type.bits == 32) return dtype::f32;
+        if (type.bits == 64) return dtype::f64;
+        break;
+      case kDLBfloat:
+        if (type.bits == 16) return dtype::bf16;
+        break;
+      case kDLInt:
+        if (type.bits == 8) return dtype::i8;
+        if (type.bits == 16) return dtype::i16;
+        if (type.bits == 32) return dtype::i32;
+        if (type.bits == 64) return dtype::i64;
+        break;
+      case kDLUInt:
+        if (type.bits == 8) return dtype::u8;
+        if (type.bits == 16) return dtype::u16;
+        if (type.bits == 32) return dtype::u32;
+        if (type.bits == 64) return dtype::u64;
+        break;
+#if defined(UNIMEM_DETAIL_DLPACK_BOOL)
+      case kDLBool:
+        if (type.bits == 8) return dtype::boolean;
+        break;
+#endif
+#if defined(UNIMEM_DETAIL_DLPACK_FP8)
+      case kDLFloat8_e4m3fn:
+        if (type.bits == 8) return dtype::f8_e4m3;
+        break;
+      case kDLFloat8_e5m2:
+        if (type.bits == 8) return dtype::f8_e5m2;
+        break;
+#endif
+      default: break;
+    }
+  }
+  throw unsupported_error("unimem::from_dlpack: data type " + detail::dlpack_type_text(type) +
+                          " is not supported; unimem imports lanes = 1 of float16/32/64, bfloat16, int8-64, "
+                          "uint8-64, bool (DLPack >= 0.8) and float8 e4m3fn/e5m2 (DLPack >= 1.1); convert the "
+                          "tensor in the producer first");
+}
+
+/// @brief The DLPack device type of memory of kind `kind`.
+inline DLDeviceType to_dlpack_device_type(memory_kind kind) noexcept {
+  switch (kind) {
+    case memory_kind::host: return kDLCPU;
+    case memory_kind::pinned:
+    case memory_kind::mapped:
+    case memory_kind::registered: return kDLCUDAHost;
+    case memory_kind::device: return kDLCUDA;
+    case memory_kind::managed: return kDLCUDAManaged;
+  }
+  return kDLCPU;
+}
+
+namespace detail {
+
+/// What an exported DLManagedTensor points into: the tensor itself (so its memory lives until the
+/// consumer's deleter call) and the shape and strides arrays DLTensor points at.
+struct dlpack_export_context {
+  tensor owner;
+  std::vector<std::int64_t> shape;
+  std::vector<std::int64_t> strides;
+};
+
+template <class Managed>
+void delete_dlpack_export(Managed* self) noexcept {
+  if (self == nullptr) return;
+  delete static_cast<dlpack_export_context*>(self->manager_ctx);  // frees the memory on its stream
+  delete self;
+}
+
+/// Builds the context and fills `out`; the tensor is moved only after everything that can throw
+/// about its type has passed, so a refused tensor is left as it was.
+inline std::unique_ptr<dlpack_export_context> make_dlpack_export(tensor&& t, DLTensor& out) {
+  const DLDataType type = to_dlpack_dtype(t.element_type());
+  const DLDeviceType device_type = to_dlpack_device_type(t.traits().kind);
+  auto ctx = std::make_unique<dlpack_export_context>();
+  ctx->shape = t.shape();
+  ctx->strides = t.strides();
+  ctx->owner = std::move(t);
+  out.data = ctx->owner.empty() ? nullptr : ctx->owner.data();
+  out.device.device_type = device_type;
+  out.device.device_id = device_type == kDLCUDA ? ctx->owner.device() : 0;
+  out.ndim = static_cast<std::int32_t>(ctx->shape.size());
+  out.dtype = type;
+  // Strides are always given (DLPack 1.x forbids null strides where ndim != 0); for rank 0 both
+  // arrays are empty and null, which DLPack allows.
+  out.shape = ctx->shape.empty() ? nullptr : ctx->shape.data();
+  out.strides = ctx->strides.empty() ? nullptr : ctx->strides.data();
+  out.byte_offset = 0;
+  return ctx;
+}
+
+}  // namespace detail
+
+/// @brief Exports a tensor as a DLManagedTensor (the pre-1.0 exchange struct, understood by every
+/// DLPack consumer). Takes the tensor: its memory stays alive until the consumer calls the
+/// deleter, which frees it on the tensor's stream. On an exception `t` is left untouched.
+/// @throws unsupported_error the dtype has no code in this dlpack.h (see to_dlpack_dtype)
+/// @throws std::bad_alloc
+inline DLManagedTensor* to_dlpack(tensor&& t) {
+  auto managed = std::make_unique<DLManagedTensor>();
+  auto ctx = detail::make_dlpack_export(std::move(t), managed->dl_tensor);
+  managed->manager_ctx = ctx.release();
+  managed->deleter = &detail::delete_dlpack_export<DLManagedTensor>;
+  return managed.release();
+}
+
+#if defined(UNIMEM_DETAIL_DLPACK_VERSIONED)
+/// @brief Exports a tensor as a DLManagedTensorVersioned (DLPack 1.0 and later), with this
+/// header's version and the read-only flag when `read_only`. Ownership as to_dlpack().
+/// @throws unsupported_error the dtype has no code in this dlpack.h
+/// @throws std::bad_alloc
+inline DLManagedTensorVersioned* to_dlpack_versioned(tensor&& t, bool read_only = false) {
+  auto managed = std::make_unique<DLManagedTensorVersioned>();
+  auto ctx = detail::make_dlpack_export(std::move(t), managed->dl_tensor);
+  managed->version.major = DLPACK_MAJOR_VERSION;
+  managed->version.minor = DLPACK_MINOR_VERSION;
+  managed->flags = read_only ? DLPACK_FLAG_BITMASK_READ_ONLY : 0;
+  managed->manager_ctx = ctx.release();
+  managed->deleter = &detail::delete_dlpack_export<DLManagedTensorVersioned>;
+  return managed.release();
+}
+#endif
+
+/// @brief A tensor imported from DLPack: owns the producer's DLManagedTensor (its deleter runs
+/// when this object dies) and offers typed, validated views of it. Move-only.
+class dlpack_tensor {
+ public:
+  dlpack_tensor() = default;
+  ~dlpack_tensor() { reset(); }
+  dlpack_tensor(dlpack_tensor&& other) noexcept { *this = std::move(other); }
+  dlpack_tensor& operator=(dlpack_tensor&& other) noexcept {
+    if (this != &other) {
+      reset();
+      managed_ = std::exchange(other.managed_, nullptr);
+      release_ = std::exchange(other.release_, nullptr);
+      data_ = std::exchange(other.data_, nullptr);
+      type_ = other.type_;
+      shape_ = std::move(other.shape_);
+      strides_ = std::move(other.strides_);
+      size_ = std::exchange(other.size_, 0);
+      device_type_ = other.device_type_;
+      device_id_ = other.device_id_;
+      read_only_ = other.read_only_;
+    }
+    return *this;
+  }
+  dlpack_tensor(const dlpack_tensor&) = delete;
+  dlpack_tensor& operator=(const dlpack_tensor&) = delete;
+
+  dtype element_type() const noexcept { return type_; }
+  std::size_t rank() const noexcept { return shape_.size(); }
+  const std::vector<std::int64_t>& shape() const noexcept { return shape_; }
+  /// @brief Strides in elements (row-major ones when the producer gave none).
+  const std::vector<std::int64_t>& strides() const noexcept { return strides_; }
+  std::uint64_t size() const noexcept { return size_; }
+  /// @brief The first element (the producer's data pointer plus byte_offset).
+  void* data() const noexcept { return data_; }
+  DLDeviceType device_type() const noexcept { return device_type_; }
+  int device_id() const noexcept { return device_id_; }
+  /// @brief host for kDLCPU, device for kDLCUDA, pinned for kDLCUDAHost, managed for kDLCUDAManaged.
+  memory_kind kind() const noexcept {
+    switch (device_type_) {
+      case kDLCUDA: return memory_kind::device;
+      case kDLCUDAHost: return memory_kind::pinned;
+      case kDLCUDAManaged: return memory_kind::managed;
+      default: return memory_kind::host;
+    }
+  }
+  bool host_accessible() const noexcept { return device_type_ != kDLCUDA; }
+  /// @brief The producer marked it read-only (DLPack 1.x flag); only const views are given out.
+  bool read_only() const noexcept { return read_only_; }
+  bool is_contiguous() const noexcept {
+    std::int64_t expected = 1;
+    for (std::size_t d = shape_.size(); d-- > 0;) {
+      if (shape_[d] == 0) return true;
+      if (shape_[d] == 1) continue;
+      if (strides_[d] != expected) return false;
+      expected *= shape_[d];
+    }
+    return true;
+  }
+
+  /// @brief A typed strided view (unchecked host access, for kernels). When is_contiguous() holds,
+  /// `tensor_view<T, Rank>(t.view<T, Rank>())` gives the contiguous view, which indexes faster.
+  /// @throws std::invalid_argument T or Rank does not match, or T is not const for a read-only tensor
+  template <class T, std::size_t Rank>
+  strided_view<T, Rank> view() const {
+    static_assert(has_dtype_v<T>, "unimem::dlpack_tensor::view<T, Rank>: T has no dtype (see unimem::dtype_of)");
+    check_view(dtype_of_v<T>, Rank, std::is_const_v<T>, "unimem::dlpack_tensor::view");
+    index_array<Rank> e;
+    index_array<Rank> s;
+    for (std::size_t d = 0; d < Rank; ++d) {
+      e[d] = shape_[d];
+      s[d] = strides_[d];
+    }
+    return strided_view<T, Rank>::unchecked(static_cast<T*>(data_), e, s);  // validated on import
+  }
+  /// @brief view() for CPU code: refuses kDLCUDA memory.
+  /// @throws host_access_error device memory
+  template <class T, std::size_t Rank>
+  strided_view<T, Rank> host_view() const {
+    if (!host_accessible() && size_ != 0) {
+      throw host_access_error("unimem::dlpack_tensor::host_view: the tensor is kDLCUDA device memory (device " +
+                              std::to_string(device_id_) +
+                              "), which the CPU cannot dereference; copy it to the host first");
+    }
+    return view<T, Rank>();
+  }
+
+ private:
+  friend dlpack_tensor from_dlpack(DLManagedTensor* managed);
+#if defined(UNIMEM_DETAIL_DLPACK_VERSIONED)
+  friend dlpack_tensor from_dlpack(DLManagedTensorVersioned* managed);
+#endif
+
+  template <class Managed>
+  static void call_deleter(void* p) noexcept {
+    auto* m = static_cast<Managed*>(p);
+    if (m->deleter != nullptr) m->deleter(m);
+  }
+
+  void reset() noexcept {
+    if (managed_ != nullptr) release_(managed_);
+    managed_ = nullptr;
+  }
+
+  void check_view(dtype requested, std::size_t rank, bool const_view, const char* what) const {
+    if (requested != type_) {
+      throw std::invalid_argument(std::string(what) + ": the tensor holds " + std::string(to_string(type_)) +
+                                  " but the view asks for " + std::string(to_string(requested)));
+    }
+    if (rank != shape_.size()) {
+      throw std::invalid_argument(std::string(what) + ": the tensor has rank " + std::to_string(shape_.size()) +
+                                  " but the view asks for rank " + std::to_string(rank));
+    }
+    if (read_only_ && !const_view) {
+      throw std::invalid_argument(std::string(what) +
+                                  ": the producer marked the tensor read-only; ask for a view of const T");
+    }
+  }
+
+  /// Validates `t` and takes its description; the caller already owns the managed tensor, so a
+  /// throw here runs the producer's deleter.
+  void import(const DLTensor& t, bool read_only, const char* what);
+
+  void* managed_ = nullptr;
+  void (*release_)(void*) noexcept = nullptr;
+  void* data_ = nullptr;
+  dtype type_ = dtype::f32;
+  std::vector<std::int64_t> shape_;
+  std::vector<std::int64_t> strides_;
+  std::uint64_t size_ = 0;
+  DLDeviceType device_type_ = kDLCPU;
+  int device_id_ = 0;
+  bool read_only_ = false;
+};
+
+inline void dlpack_tensor::import(const DLTensor& t, bool read_only, const char* what) {
+  const std::string who(what);
+  if (t.ndim < 0) throw std::invalid_argument(who + ": ndim is " + std::to_string(t.ndim) + "; it must be >= 0");
+  if (t.ndim > 0 && t.shape == nullptr) {
+    throw std::invalid_argument(who + ": shape is null for ndim " + std::to_string(t.ndim));
+  }
+  const dtype type = from_dlpack_dtype(t.dtype);
+  switch (t.device.device_type) {
+    case kDLCPU:
+    case kDLCUDA:
+    case kDLCUDAHost:
+    case kDLCUDAManaged: break;
+    default:
+      throw unsupported_error(who + ": device type " + std::to_string(static_cast<int>(t.device.device_type)) +
+                              " is not supported; unimem imports kDLCPU (1), kDLCUDA (2), kDLCUDAHost (3) and "
+                              "kDLCUDAManaged (13) memory — copy the tensor to one of those first");
+  }
+  const auto rank = static_cast<std::size_t>(t.ndim);
+  std::vector<std::int64_t> shape(t.shape, t.shape + rank);
+  const std::uint64_t count = element_count(shape);  // refuses negative extents
+  (void)bytes_for(shape, type);                      // refuses a byte size that overflows
+
+  // Strides: null means row-major (DLPack < 1.0). Dimensions of extent 0 or 1 never use theirs,
+  // so producers put anything there; they get the row-major value so contiguity is judged right.
+  std::vector<std::int64_t> strides(rank);
+  std::int64_t step = 1;
+  for (std::size_t d = rank; d-- > 0;) {
+    const std::int64_t row_major = step;
+    step *= shape[d] > 1 ? shape[d] : 1;  // fits: bytes_for passed
+    if (t.strides == nullptr || shape[d] <= 1) {
+      strides[d] = row_major;
+      continue;
+    }
+    const std::int64_t s = t.strides[d];
+    if (s < 0) {
+      throw unsupported_error(who + ": stride " + std::to_string(s) + " of dimension " + std::to_string(d) +
+                              " is negative (a flipped tensor); unimem views need strides >= 0 — make it "
+                              "contiguous in the producer first");
+    }
+    if (s == 0) {
+      throw unsupported_error(who + ": stride 0 in dimension " + std::to_string(d) + " of extent " +
+                              std::to_string(shape[d]) +
+                              " (a broadcast/expanded tensor) is not supported; materialise it first");
+    }
+    strides[d] = s;
+  }
+  // Every element's byte offset must fit in std::ptrdiff_t: the rule of tensor_view's constructors.
+  if (count != 0) {
+    const std::uint64_t limit = static_cast<std::uint64_t>(std::numeric_limits<std::ptrdiff_t>::max()) / size_of(type);
+    std::uint64_t last = 0;
+    for (std::size_t d = 0; d < rank; ++d) {
+      const auto e1 = static_cast<std::uint64_t>(shape[d] - 1);
+      const auto st = static_cast<std::uint64_t>(strides[d]);
+      if (e1 > (limit - last) / st) {
+        throw std::overflow_error(who + ": extent " + std::to_string(shape[d]) + " with stride " +
+                                  std::to_string(strides[d]) + " in dimension " + std::to_string(d) +
+                                  " reaches more bytes than std::ptrdiff_t can count; the strides are corrupt");
+      }
+      last += e1 * st;
+    }
+  }
+  auto* first = static_cast<unsigned char*>(t.data);
+  if (count != 0 && first == nullptr) {
+    throw std::invalid_argument(who + ": data is null for a tensor of " + std::to_string(count) + " elements");
+  }
+  if (first != nullptr) first += t.byte_offset;
+  const std::size_t align = size_of(type);
+  if (count != 0 && reinterpret_cast<std::uintptr_t>(first) % align != 0) {
+    throw unsupported_error(who + ": the first element (data + byte_offset " + std::to_string(t.byte_offset) +
+                            ") is not aligned to its " + std::to_string(align) +
+                            "-byte element size; typed views of it would be undefined — copy it first");
+  }
+  data_ = first;
+  type_ = type;
+  shape_ = std::move(shape);
+  strides_ = std::move(strides);
+  size_ = count;
+  device_type_ = static_cast<DLDeviceType>(t.device.device_type);
+  device_id_ = t.device.device_id;
+  read_only_ = read_only;
+}
+
+/// @brief Imports a DLManagedTensor. Always takes ownership: the producer's deleter runs when the
+/// returned object dies, or before the exception leaves when the tensor is refused, so nothing
+/// leaks either way.
+/// @throws std::invalid_argument a null pointer or a malformed tensor (negative ndim or extent,
+///         null shape or data)
+/// @throws unsupported_error     a dtype, device type or stride unimem cannot view (vector lanes,
+///         complex, ROCm/Vulkan/..., negative or broadcast strides, misaligned data)
+/// @throws std::overflow_error   the tensor's offsets do not fit in std::ptrdiff_t
+inline dlpack_tensor from_dlpack(DLManagedTensor* managed) {
+  if (managed == nullptr) throw std::invalid_argument("unimem::from_dlpack(DLManagedTensor*): null pointer");
+  dlpack_tensor out;
+  out.managed_ = managed;
+  out.release_ = &dlpack_tensor::call_deleter<DLManagedTensor>;
+  out.import(managed->dl_tensor, false, "unimem::from_dlpack(DLManagedTensor*)");
+  return out;
+}
+
+#if defined(UNIMEM_DETAIL_DLPACK_VERSIONED)
+/// @brief Imports a DLManagedTensorVersioned; ownership as for DLManagedTensor. A different
+/// major version is refused without reading anything but the version (the layout may differ),
+/// and the deleter is called, as DLPack prescribes.
+/// @throws as from_dlpack(DLManagedTensor*), plus unsupported_error for a different major version
+inline dlpack_tensor from_dlpack(DLManagedTensorVersioned* managed) {
+  if (managed == nullptr) {
+    throw std::invalid_argument("unimem::from_dlpack(DLManagedTensorVersioned*): null pointer");
+  }
+  dlpack_tensor out;
+  out.managed_ = managed;
+  out.release_ = &dlpack_tensor::call_deleter<DLManagedTensorVersioned>;
+  if (managed->version.major != DLPACK_MAJOR_VERSION) {
+    throw unsupported_error("unimem::from_dlpack(DLManagedTensorVersioned*): DLPack major version " +
+                            std::to_string(managed->version.major) + " but this build knows " +
+                            std::to_string(DLPACK_MAJOR_VERSION) +
+                            "; the tensor was released — rebuild unimem's users against a matching dlpack.h");
+  }
+  out.import(managed->dl_tensor, (managed->flags & DLPACK_FLAG_BITMASK_READ_ONLY) != 0,
+             "unimem::from_dlpack(DLManagedTensorVersioned*)");
+  return out;
+}
+#endif
+
+}  // namespace unimem

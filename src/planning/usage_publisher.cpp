@@ -1,0 +1,311 @@
+// Shared-memory publication of per-tag usage. The layout is documented in docs/planning.md
+// ("Usage publication format"); change `version` when changing it.
+#include <unimem/planning/usage_publisher.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+#include <new>
+#include <signal.h>
+#include <stdexcept>
+#include <system_error>
+#include <thread>
+#include <type_traits>
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+namespace unimem {
+namespace {
+
+using word = std::atomic<std::uint64_t>;
+static_assert(word::is_always_lock_free, "cross-process atomics need lock-free 64-bit atomics");
+static_assert(sizeof(word) == 8 && alignof(word) == 8, "unexpected std::atomic<uint64_t> layout");
+
+constexpr std::uint64_t format_magic = 0x31554d454d494e55ULL;  // "UNIMEMU1" in little-endian bytes
+constexpr std::uint32_t format_version = 1;
+constexpr std::size_t name_words = 6;  // 48 bytes: 47 characters and a NUL
+
+struct segment_header {
+  word magic;                // written last (release): the rest is valid once it reads format_magic
+  std::uint32_t version;     // format_version
+  std::uint32_t header_size; // sizeof(segment_header); slots start here
+  std::uint32_t slot_size;   // sizeof(usage_slot)
+  std::uint32_t slot_count;
+  std::int32_t pid;
+  std::uint32_t reserved;
+  word used_slots;           // slots [0, used_slots) hold tags (release after the name is written)
+  char label[64];            // NUL-terminated, written before magic
+  char padding[24];
+};
+static_assert(sizeof(segment_header) == 128, "the published header is 128 bytes");
+
+struct usage_slot {
+  word seq;                 // seqlock: odd while a writer is inside
+  word name[name_words];    // NUL-padded bytes of the tag name
+  word current;
+  word peak;
+  word updates;             // number of updates, for readers that want a rate
+};
+static_assert(sizeof(usage_slot) == 80, "a published slot is 80 bytes");
+static_assert(std::is_standard_layout_v<segment_header> && std::is_standard_layout_v<usage_slot>,
+              "the published structs must be standard-layout");
+
+usage_slot* slots_of(segment_header* h) {
+  return reinterpret_cast<usage_slot*>(reinterpret_cast<unsigned char*>(h) + sizeof(segment_header));
+}
+
+[[noreturn]] void throw_errno(const std::string& what) {
+  throw std::system_error(errno, std::generic_category(), what);
+}
+
+// The seqlock uses release stores for the data and acquire loads for the reader's copy instead of
+// fences: a reader that sees any new value then sees the odd sequence too, and ThreadSanitizer
+// models it (it does not model std::atomic_thread_fence).
+constexpr auto data_store = std::memory_order_release;
+constexpr auto data_load = std::memory_order_acquire;
+
+/// Seqlock writer: take the slot by moving seq from even to odd.
+std::uint64_t lock_slot(usage_slot& s) {
+  std::uint64_t seq = s.seq.load(std::memory_order_relaxed);
+  while (true) {
+    if ((seq & 1) == 0 && s.seq.compare_exchange_weak(seq, seq + 1, std::memory_order_acquire,
+                                                      std::memory_order_relaxed)) {
+      return seq;
+    }
+    if (seq & 1) {
+      std::this_thread::yield();
+      seq = s.seq.load(std::memory_order_relaxed);
+    }
+  }
+}
+
+void unlock_slot(usage_slot& s, std::uint64_t seq) { s.seq.store(seq + 2, std::memory_order_release); }
+
+bool pid_alive(int pid) { return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM); }
+
+}  // namespace
+
+struct usage_publisher::impl {
+  std::string segment;
+  segment_header* header = nullptr;
+  std::size_t bytes = 0;
+  std::size_t capacity = 0;
+  std::mutex tag_mutex;
+  std::vector<std::string> names;  // local copy for lookups
+  std::atomic<std::size_t> count{0};
+
+  usage_slot& slot(std::size_t i) {
+    if (i >= count.load(std::memory_order_acquire)) {
+      throw std::out_of_range(fmt::format("unimem::usage_publisher: tag index {} is not registered ({} tags); "
+                                          "get indices from tag(name)",
+                                          i, count.load()));
+    }
+    return slots_of(header)[i];
+  }
+};
+
+usage_publisher::usage_publisher(std::string_view label, std::size_t tags, std::string segment)
+    : impl_(std::make_unique<impl>()) {
+  if (tags == 0 || tags > (1u << 20)) {
+    throw std::invalid_argument(fmt::format("unimem::usage_publisher: {} tags; use 1 to 1048576", tags));
+  }
+  if (segment.empty()) {
+    static std::atomic<int> publishers{0};
+    const int n = publishers.fetch_add(1);
+    segment = n == 0 ? fmt::format("/unimem.{}", ::getpid()) : fmt::format("/unimem.{}.{}", ::getpid(), n);
+  }
+  if (segment.size() < 2 || segment[0] != '/' || segment.find('/', 1) != std::string::npos || segment.size() > 250) {
+    throw std::invalid_argument(fmt::format(
+        "unimem::usage_publisher: segment '{}' must be '/name' without further slashes, e.g. '/unimem.app'",
+        segment));
+  }
+  impl_->segment = segment;
+  impl_->capacity = tags;
+  impl_->bytes = sizeof(segment_header) + tags * sizeof(usage_slot);
+
+  // 0644: any user's unimem-top may read it; only this process writes.
+  const int fd = ::shm_open(segment.c_str(), O_CREAT | O_RDWR, 0644);
+  if (fd < 0) throw_errno(fmt::format("unimem::usage_publisher: shm_open('{}')", segment));
+  if (::ftruncate(fd, 0) != 0 || ::ftruncate(fd, static_cast<off_t>(impl_->bytes)) != 0) {
+    const int e = errno;
+    ::close(fd);
+    ::shm_unlink(segment.c_str());
+    errno = e;
+    throw_errno(fmt::format("unimem::usage_publisher: ftruncate('{}', {} B)", segment, impl_->bytes));
+  }
+  void* p = ::mmap(nullptr, impl_->bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  const int e = errno;
+  ::close(fd);
+  if (p == MAP_FAILED) {
+    ::shm_unlink(segment.c_str());
+    errno = e;
+    throw_errno(fmt::format("unimem::usage_publisher: mmap('{}', {} B)", segment, impl_->bytes));
+  }
+  // The object was truncated to zero first, so every byte is 0; construct the atomics in place.
+  auto* h = new (p) segment_header{};
+  for (std::size_t i = 0; i < tags; ++i) new (&slots_of(h)[i]) usage_slot{};
+  h->version = format_version;
+  h->header_size = sizeof(segment_header);
+  h->slot_size = sizeof(usage_slot);
+  h->slot_count = static_cast<std::uint32_t>(tags);
+  h->pid = static_cast<std::int32_t>(::getpid());
+  const std::size_t n = std::min(label.size(), max_label_length);
+  std::memcpy(h->label, label.data(), n);
+  h->label[n] = '\0';
+  h->magic.store(format_magic, std::memory_order_release);
+  impl_->header = h;
+}
+
+usage_publisher::~usage_publisher() {
+  if (impl_ && impl_->header != nullptr) {
+    impl_->header->magic.store(0, std::memory_order_release);
+    ::munmap(impl_->header, impl_->bytes);
+    ::shm_unlink(impl_->segment.c_str());
+  }
+}
+
+std::size_t usage_publisher::tag(std::string_view name) {
+  if (name.empty() || name.size() > max_tag_length || name.find('\0') != std::string_view::npos) {
+    throw std::invalid_argument(fmt::format(
+        "unimem::usage_publisher::tag('{}'): a tag is 1 to {} bytes without NUL", name, max_tag_length));
+  }
+  std::lock_guard<std::mutex> lock(impl_->tag_mutex);
+  for (std::size_t i = 0; i < impl_->names.size(); ++i) {
+    if (impl_->names[i] == name) return i;
+  }
+  const std::size_t i = impl_->names.size();
+  if (i >= impl_->capacity) {
+    throw std::length_error(fmt::format("unimem::usage_publisher::tag('{}'): all {} tags are in use; create the "
+                                        "publisher with more tags",
+                                        name, impl_->capacity));
+  }
+  usage_slot& s = slots_of(impl_->header)[i];
+  std::uint64_t words[name_words] = {};
+  std::memcpy(words, name.data(), name.size());
+  const std::uint64_t seq = lock_slot(s);
+  for (std::size_t w = 0; w < name_words; ++w) s.name[w].store(words[w], data_store);
+  s.current.store(0, data_store);
+  s.peak.store(0, data_store);
+  unlock_slot(s, seq);
+  impl_->names.emplace_back(name);
+  impl_->count.store(i + 1, std::memory_order_release);
+  impl_->header->used_slots.store(i + 1, std::memory_order_release);
+  return i;
+}
+
+void usage_publisher::set(std::size_t tag, std::uint64_t current_bytes) {
+  usage_slot& s = impl_->slot(tag);
+  const std::uint64_t seq = lock_slot(s);
+  s.current.store(current_bytes, data_store);
+  if (current_bytes > s.peak.load(std::memory_order_relaxed)) s.peak.store(current_bytes, data_store);
+  s.updates.store(s.updates.load(std::memory_order_relaxed) + 1, data_store);
+  unlock_slot(s, seq);
+}
+
+void usage_publisher::set(std::size_t tag, std::uint64_t current_bytes, std::uint64_t peak_bytes) {
+  usage_slot& s = impl_->slot(tag);
+  const std::uint64_t seq = lock_slot(s);
+  s.current.store(current_bytes, data_store);
+  s.peak.store(std::max(current_bytes, peak_bytes), data_store);
+  s.updates.store(s.updates.load(std::memory_order_relaxed) + 1, data_store);
+  unlock_slot(s, seq);
+}
+
+void usage_publisher::add(std::size_t tag, std::int64_t delta_bytes) {
+  usage_slot& s = impl_->slot(tag);
+  const std::uint64_t seq = lock_slot(s);
+  std::uint64_t current = s.current.load(std::memory_order_relaxed);
+  if (delta_bytes >= 0) {
+    const auto d = static_cast<std::uint64_t>(delta_bytes);
+    current = current > ~std::uint64_t{0} - d ? ~std::uint64_t{0} : current + d;
+  } else {
+    const std::uint64_t d = static_cast<std::uint64_t>(-(delta_bytes + 1)) + 1;  // no overflow at INT64_MIN
+    current = current < d ? 0 : current - d;
+  }
+  s.current.store(current, data_store);
+  if (current > s.peak.load(std::memory_order_relaxed)) s.peak.store(current, data_store);
+  s.updates.store(s.updates.load(std::memory_order_relaxed) + 1, data_store);
+  unlock_slot(s, seq);
+}
+
+const std::string& usage_publisher::segment() const noexcept { return impl_->segment; }
+std::size_t usage_publisher::tag_count() const noexcept { return impl_->count.load(std::memory_order_acquire); }
+
+std::optional<process_usage> read_usage_segment(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || static_cast<std::size_t>(st.st_size) < sizeof(segment_header)) {
+    ::close(fd);
+    return std::nullopt;
+  }
+  const auto size = static_cast<std::size_t>(st.st_size);
+  void* p = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  ::close(fd);
+  if (p == MAP_FAILED) return std::nullopt;
+  struct unmap {
+    void* p;
+    std::size_t n;
+    ~unmap() { ::munmap(p, n); }
+  } guard{p, size};
+
+  const auto* h = static_cast<const segment_header*>(p);
+  if (h->magic.load(std::memory_order_acquire) != format_magic || h->version != format_version ||
+      h->header_size < sizeof(segment_header) || h->slot_size < sizeof(usage_slot) ||
+      size < h->header_size + static_cast<std::size_t>(h->slot_count) * h->slot_size) {
+    return std::nullopt;
+  }
+  process_usage u;
+  u.pid = h->pid;
+  u.path = path;
+  u.label.assign(h->label, ::strnlen(h->label, sizeof h->label));
+  u.alive = pid_alive(u.pid);
+  const std::size_t used = std::min<std::uint64_t>(h->used_slots.load(std::memory_order_acquire), h->slot_count);
+  const auto* base = static_cast<const unsigned char*>(p) + h->header_size;
+  for (std::size_t i = 0; i < used; ++i) {
+    const auto& s = *reinterpret_cast<const usage_slot*>(base + i * h->slot_size);
+    // Retry while a writer is inside; give up on a slot whose writer died mid-update.
+    for (int attempt = 0; attempt < 10000; ++attempt) {
+      const std::uint64_t before = s.seq.load(std::memory_order_acquire);
+      if (before & 1) {
+        if (attempt > 100) std::this_thread::yield();
+        continue;
+      }
+      std::uint64_t words[name_words];
+      for (std::size_t w = 0; w < name_words; ++w) words[w] = s.name[w].load(data_load);
+      const std::uint64_t current = s.current.load(data_load);
+      const std::uint64_t peak = s.peak.load(data_load);
+      if (s.seq.load(std::memory_order_relaxed) != before) continue;
+      char name[sizeof words + 1] = {};
+      std::memcpy(name, words, sizeof words);
+      u.tags.push_back({std::string(name, ::strnlen(name, sizeof words)), current, peak});
+      break;
+    }
+  }
+  return u;
+}
+
+std::vector<process_usage> read_published_usage(const std::string& directory, bool include_dead) {
+  std::vector<process_usage> out;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(directory, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.rfind("unimem.", 0) != 0) continue;
+    auto u = read_usage_segment(it->path().string());
+    if (u && (u->alive || include_dead)) out.push_back(std::move(*u));
+  }
+  std::sort(out.begin(), out.end(), [](const process_usage& a, const process_usage& b) {
+    return a.pid != b.pid ? a.pid < b.pid : a.path < b.path;
+  });
+  return out;
+}
+
+}  // namespace unimem
