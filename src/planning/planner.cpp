@@ -1,4 +1,4 @@
-// Static memory planner: greedy portfolio + bounded canonical search. See include/unimem/planner.hpp
+// Static memory planner: greedy portfolio + bounded canonical search. See include/unimem/planning/planner.hpp
 // and docs/planning.md.
 #include <unimem/planning/planner.hpp>
 
@@ -14,13 +14,15 @@
 
 #include <fmt/format.h>
 
+#include "detail/size_math.hpp"
+
 namespace unimem {
 namespace {
 
+using detail::align_up;
+
 using index_t = std::uint32_t;
 constexpr std::size_t unplaced = std::numeric_limits<std::size_t>::max();
-
-std::size_t align_up(std::size_t v, std::size_t a) noexcept { return (v + a - 1) & ~(a - 1); }
 
 void check_input(const std::vector<tensor_lifetime>& tensors, const char* call) {
   std::size_t total = 0;

@@ -5,10 +5,10 @@
 #include <map>
 #include <numeric>
 
+#include "detail/size_math.hpp"
+
 namespace unimem::detail {
 namespace {
-
-std::size_t align_up(std::size_t v, std::size_t a) { return (v + a - 1) & ~(a - 1); }
 
 /// For every interval, the intervals live at the same time (both directions), in compressed
 /// rows. O(n log n + pairs): a sweep over the allocate and free times.

@@ -11,6 +11,7 @@
 #include <unimem/error.hpp>
 
 #include "detail/cuda_check.hpp"
+#include "detail/size_math.hpp"
 #include "pools/leak_report.hpp"
 #include "pools/optional_lock.hpp"
 #include "pools/pool_detail.hpp"
@@ -37,8 +38,6 @@ namespace {
 constexpr std::size_t frugal_min_chunk = std::size_t{64} << 10;
 constexpr std::size_t adaptive_min_step = std::size_t{1} << 20;
 constexpr std::size_t adaptive_max_step = std::size_t{64} << 20;
-
-std::size_t align_up(std::size_t v, std::size_t a) noexcept { return (v + a - 1) & ~(a - 1); }
 
 std::uint8_t log2_of(std::size_t pow2) noexcept { return static_cast<std::uint8_t>(__builtin_ctzll(pow2)); }
 
