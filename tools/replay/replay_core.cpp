@@ -157,6 +157,18 @@ double replay_once(const alloc_trace& trace, memory_resource& mr, std::vector<vo
   return std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
 }
 
+void free_left_live(const alloc_trace& trace, memory_resource& mr, std::vector<void*>& slots,
+                    const std::vector<stream_view>& streams) {
+  std::vector<std::uint8_t> live(slots.size(), 0);
+  for (const trace_op& op : trace.ops) live[op.id] = op.is_alloc ? 1 : 0;
+  for (auto it = trace.ops.rbegin(); it != trace.ops.rend(); ++it) {
+    if (it->is_alloc && live[it->id]) {
+      mr.deallocate(slots[it->id], it->bytes, default_alignment, streams[it->stream]);
+      live[it->id] = 0;
+    }
+  }
+}
+
 replay_result run_replay(const alloc_trace& trace, const replay_target& target, const replay_options& options) {
   const clock_calibration& clk = calibration();
   const bool gpu = target.needs_gpu;
@@ -175,6 +187,7 @@ replay_result run_replay(const alloc_trace& trace, const replay_target& target, 
 
   // Cold: the first replay on a fresh resource, growth included.
   r.cold_ns_per_op = replay_once(trace, mr, slots, sv) / calls;
+  free_left_live(trace, mr, slots, sv);
   inst->finish();
 
   // Warm, every call timed on its own.
@@ -196,6 +209,7 @@ replay_result run_replay(const alloc_trace& trace, const replay_target& target, 
       samples.push_back(std::max(0.0, static_cast<double>(t1 - t0) * clk.ns_per_tick - clk.overhead_ns));
       inst->after_call();
     }
+    free_left_live(trace, mr, slots, sv);
     inst->finish();
   }
   r.p99_ns_per_op = percentile(samples, 0.99);
@@ -205,6 +219,7 @@ replay_result run_replay(const alloc_trace& trace, const replay_target& target, 
   std::vector<double> means;
   for (int rep = 0; rep < warm; ++rep) {
     means.push_back(replay_once(trace, mr, slots, sv) / calls);
+    free_left_live(trace, mr, slots, sv);
     inst->finish();
   }
   r.mean_ns_per_op = median(means);

@@ -79,9 +79,17 @@ replay_result run_replay(const alloc_trace& trace, const replay_target& target, 
 /// One JSON object on one line.
 std::string to_json(const replay_result& r);
 
-/// Replays the trace once through `mr` without per-call timing; returns nanoseconds.
+/// Replays the trace once through `mr` without per-call timing; returns nanoseconds. What the
+/// trace leaves live (weights, optimizer state) stays live: call free_left_live before the next
+/// pass, outside the timed region.
 double replay_once(const alloc_trace& trace, memory_resource& mr, std::vector<void*>& slots,
                    const std::vector<stream_view>& streams);
+
+/// Frees, newest first, every allocation the trace leaves live at its end, so that the next pass
+/// starts from an empty resource as the first did: without it each repetition would pile up
+/// another copy of the weights and inflate the resource's peak by the number of repetitions.
+void free_left_live(const alloc_trace& trace, memory_resource& mr, std::vector<void*>& slots,
+                    const std::vector<stream_view>& streams);
 
 /// Streams to use for the trace's stream numbers (0 is the default stream; others are created
 /// when a GPU is present, fake handles otherwise — host-only resources never use them).
