@@ -170,7 +170,7 @@ def _fmt(x: Optional[float], digits: int = 2) -> str:
 
 
 def markdown(summary: Dict[str, Any], allocators: List[str], meta: Dict[str, Any]) -> str:
-    lines = [f"# Real models under four allocators ({meta['mode']})", "",
+    lines = [f"# Real models, allocators side by side ({meta['mode']})", "",
              f"{meta['device']}, PyTorch {meta['torch']} (CUDA {meta['cuda']}), {meta['date']}; "
              f"{meta['repeat']} run(s) per cell, median; seed {meta['seed']}.", "",
              "Peak reserved over PyTorch's peak allocated (`max_memory_allocated()` of the run with PyTorch's "

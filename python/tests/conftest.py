@@ -60,14 +60,19 @@ def dlpack_library(library: _library.Library) -> _library.Library:
 
 
 @pytest.fixture
-def torch_gpu(library: _library.Library):
-    """PyTorch with a CUDA device, in this process."""
+def torch_gpu():
+    """PyTorch with a CUDA device, in this process, and the library (loaded after PyTorch, so that
+    it shares PyTorch's CUDA runtime, as use_unimem_allocator arranges too)."""
     try:
         import torch
     except ImportError:
         skip_or_fail("PyTorch is not installed")
     if not torch.cuda.is_available():
         skip_or_fail("PyTorch sees no CUDA device")
+    try:
+        _library.load()
+    except _library.LibraryNotFound as e:
+        skip_or_fail(f"libunimem_torch is not built ({str(e).splitlines()[0]})")
     return torch
 
 

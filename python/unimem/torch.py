@@ -86,6 +86,8 @@ def use_unimem_allocator(*, library: Optional[str] = None, **settings: Any) -> D
             build and install it).
     """
     global _installed, _allocator
+    # PyTorch first: it loads its CUDA runtime, which the library then shares (same soname).
+    torch = _import_torch()
     lib = _library.load(library)
     known = [o["key"] for o in lib.options() if o["key"] != "library"]
     texts: Dict[str, str] = {}
@@ -94,7 +96,6 @@ def use_unimem_allocator(*, library: Optional[str] = None, **settings: Any) -> D
             raise TypeError(f"use_unimem_allocator() got an unexpected option {key!r}; the options are "
                             f"{', '.join(known)} (docs/pytorch.md)")
         texts[key] = _option_text(key, value)
-    torch = _import_torch()
     with _lock:
         if _installed is not None:
             if texts == _installed:
