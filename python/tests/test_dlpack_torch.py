@@ -76,12 +76,15 @@ def test_the_consumer_stream_waits_for_the_tensor_stream(torch_gpu, dlpack_libra
         torch.cuda._sleep(200_000_000)  # about 0.1 s of GPU time before the write
         torch.from_dlpack(t).fill_(3.0)
     with torch.cuda.stream(consumer):
-        total = torch.from_dlpack(t).sum()  # the handshake makes the consumer wait for the fill
+        # In place, so that no allocation runs here: an allocator that calls cudaFree (which
+        # synchronizes the device) would hide a missing handshake.
+        torch.from_dlpack(t).mul_(2.0)  # the handshake makes the consumer wait for the fill
         done = torch.cuda.Event()
         done.record(consumer)
-    assert not done.query(), "the consumer's sum was not ordered after the producer's write"
+    assert not done.query(), "the consumer's work was not ordered after the producer's write"
     torch.cuda.synchronize()
-    assert total.item() == 3.0 * n
+    # Run before the fill, the doubling would have been overwritten with 3.0.
+    assert bool((torch.from_dlpack(t) == 6.0).all())
     assert t.stream == consumer.cuda_stream  # freed in order with the consumer's work from now on
 
 
