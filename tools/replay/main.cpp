@@ -117,7 +117,7 @@ int main(int argc, char** argv) {
     for (const std::string& f : files) {
       unimem::alloc_trace trace;
       try {
-        trace = load_trace(f);
+        trace = unimem::load_trace(f);
       } catch (const std::exception& e) {
         ++failures;
         std::fprintf(stderr, "unimem-replay: %s\n", e.what());
