@@ -11,6 +11,8 @@
 #include <unimem/device_profile.hpp>
 #include <unimem/error.hpp>
 #include <unimem/stream.hpp>
+#include <unimem_support/json.hpp>
+#include <unimem_support/stats.hpp>
 
 #if defined(__x86_64__)
 #include <x86intrin.h>
@@ -63,24 +65,6 @@ const clock_calibration& calibration() {
     return out;
   }();
   return c;
-}
-
-double percentile(std::vector<double>& v, double q) {
-  if (v.empty()) return 0.0;
-  const auto k = static_cast<std::size_t>(q * static_cast<double>(v.size() - 1));
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
-  return v[k];
-}
-
-double median(std::vector<double> v) { return percentile(v, 0.5); }
-
-std::string json_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out;
 }
 
 }  // namespace
@@ -197,8 +181,8 @@ replay_result run_replay(const alloc_trace& trace, const replay_target& target, 
     free_left_live(trace, mr, slots, sv);
     inst->finish();
   }
-  r.p99_ns_per_op = percentile(samples, 0.99);
-  r.ns_per_op = percentile(samples, 0.5);
+  r.p99_ns_per_op = support::percentile(samples, 0.99);
+  r.ns_per_op = support::percentile(samples, 0.5);
 
   // Warm, whole replays without per-call clocks.
   std::vector<double> means;
@@ -207,7 +191,7 @@ replay_result run_replay(const alloc_trace& trace, const replay_target& target, 
     free_left_live(trace, mr, slots, sv);
     inst->finish();
   }
-  r.mean_ns_per_op = median(means);
+  r.mean_ns_per_op = support::median(means);
   r.peak_reserved_bytes = inst->peak_reserved_bytes();
   if (r.peak_reserved_bytes == 0) r.peak_reserved_bytes = r.peak_live_bytes;  // no cache: holds what is live
   r.extra_json = inst->extra_json();
@@ -215,15 +199,19 @@ replay_result run_replay(const alloc_trace& trace, const replay_target& target, 
 }
 
 std::string to_json(const replay_result& r) {
-  std::string s = fmt::format(
-      "{{\"trace\": \"{}\", \"resource\": \"{}\", \"calls\": {}, \"ns_per_op\": {:.1f}, \"mean_ns_per_op\": {:.1f}, "
-      "\"p99_ns_per_op\": {:.1f}, \"cold_ns_per_op\": {:.1f}, \"peak_reserved_bytes\": {}, \"peak_live_bytes\": {}, "
-      "\"reserved_over_live\": {:.4f}",
-      json_escape(r.trace), json_escape(r.resource), r.calls, r.ns_per_op, r.mean_ns_per_op, r.p99_ns_per_op,
-      r.cold_ns_per_op, r.peak_reserved_bytes, r.peak_live_bytes, r.reserved_over_live());
-  if (!r.extra_json.empty()) s += ", " + r.extra_json;
-  s += "}";
-  return s;
+  support::json_object o;
+  o.add("trace", r.trace)
+      .add("resource", r.resource)
+      .add("calls", r.calls)
+      .add("ns_per_op", r.ns_per_op, 1)
+      .add("mean_ns_per_op", r.mean_ns_per_op, 1)
+      .add("p99_ns_per_op", r.p99_ns_per_op, 1)
+      .add("cold_ns_per_op", r.cold_ns_per_op, 1)
+      .add("peak_reserved_bytes", r.peak_reserved_bytes)
+      .add("peak_live_bytes", r.peak_live_bytes)
+      .add("reserved_over_live", r.reserved_over_live(), 4)
+      .add_fields(r.extra_json);
+  return o.str();
 }
 
 }  // namespace unimem::replay
