@@ -9,9 +9,14 @@
 
 #include <fmt/format.h>
 
+#include <unimem/error.hpp>
 #include <unimem/planning/planner.hpp>
+#include <unimem_support/cli.hpp>
+#include <unimem_support/json.hpp>
 
 namespace {
+
+namespace support = unimem::support;
 
 void usage(std::FILE* to) {
   std::fputs(
@@ -27,28 +32,6 @@ void usage(std::FILE* to) {
       to);
 }
 
-std::string json_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) {
-      out += fmt::format("\\u{:04x}", static_cast<int>(c));
-      continue;
-    }
-    out += c;
-  }
-  return out;
-}
-
-std::size_t parse_number(const std::string& flag, const char* value) {
-  char* end = nullptr;
-  const unsigned long long v = std::strtoull(value, &end, 10);
-  if (end == value || *end != '\0' || value[0] == '-') {
-    throw std::invalid_argument(fmt::format("{} needs a non-negative integer, got '{}'", flag, value));
-  }
-  return static_cast<std::size_t>(v);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -60,29 +43,26 @@ int main(int argc, char** argv) {
   try {
     for (int i = 1; i < argc; ++i) {
       const std::string a = argv[i];
-      auto value = [&]() -> const char* {
-        if (i + 1 >= argc) throw std::invalid_argument(fmt::format("{} needs a value", a));
-        return argv[++i];
-      };
+      auto value = [&] { return support::option_value(argc, argv, i); };
       if (a == "--json") json = true;
       else if (a == "--offsets") print_offsets = true;
       else if (a == "--method") method = value();
-      else if (a == "--alignment") alignment = parse_number(a, value());
-      else if (a == "--search-nodes") options.search_nodes = parse_number(a, value());
+      else if (a == "--alignment") alignment = support::parse_number<std::size_t>(a, value(), 1);
+      else if (a == "--search-nodes") options.search_nodes = support::parse_number<std::size_t>(a, value());
       else if (a == "-h" || a == "--help") {
         usage(stdout);
         return 0;
-      } else if (!a.empty() && a[0] == '-') throw std::invalid_argument(fmt::format("unknown option '{}'", a));
+      } else if (!a.empty() && a[0] == '-') throw support::usage_error(fmt::format("unknown option '{}'", unimem::printable(a)));
       else files.push_back(a);
     }
     if (method != "unimem" && method != "greedy-by-size") {
-      throw std::invalid_argument(fmt::format("--method '{}': use unimem or greedy-by-size", method));
+      throw support::usage_error(fmt::format("--method '{}': use unimem or greedy-by-size", unimem::printable(method)));
     }
     if (alignment == 0 || (alignment & (alignment - 1)) != 0) {
-      throw std::invalid_argument(fmt::format("--alignment {}: use a power of two", alignment));
+      throw support::usage_error(fmt::format("--alignment {}: use a power of two", alignment));
     }
-    if (files.empty()) throw std::invalid_argument("no input file");
-  } catch (const std::exception& e) {
+    if (files.empty()) throw support::usage_error("no input file");
+  } catch (const support::usage_error& e) {
     std::fprintf(stderr, "unimem-plan: %s\n", e.what());
     usage(stderr);
     return 2;
@@ -104,22 +84,26 @@ int main(int argc, char** argv) {
       if (!check) status = 1;
       const std::size_t naive = unimem::naive_bytes(tensors);
       if (json) {
-        std::string offsets;
+        support::json_object o;
+        o.add("file", file)
+            .add("tensors", tensors.size())
+            .add("arena_bytes", plan.arena_bytes)
+            .add("lower_bound_bytes", plan.lower_bound_bytes)
+            .add("naive_bytes", naive)
+            .add("ratio", plan.ratio(), 6)
+            .add("ms", ms, 3)
+            .add("method", plan.method)
+            .add("valid", static_cast<bool>(check));
         if (print_offsets) {
-          offsets = ", \"offsets\": [";
+          std::string offsets = "[";
           for (std::size_t i = 0; i < plan.offsets.size(); ++i) offsets += (i ? ", " : "") + std::to_string(plan.offsets[i]);
-          offsets += "]";
+          o.add_raw("offsets", offsets + "]");
         }
-        std::printf(
-            "%s{\"file\": \"%s\", \"tensors\": %zu, \"arena_bytes\": %zu, \"lower_bound_bytes\": %zu, "
-            "\"naive_bytes\": %zu, \"ratio\": %.6f, \"ms\": %.3f, \"method\": \"%s\", \"valid\": %s%s}\n",
-            first_object ? "" : ",", json_escape(file).c_str(), tensors.size(), plan.arena_bytes,
-            plan.lower_bound_bytes, naive, plan.ratio(), ms, plan.method.c_str(), check ? "true" : "false",
-            offsets.c_str());
+        std::printf("%s%s\n", first_object ? "" : ",", o.str().c_str());
         first_object = false;
       } else {
         std::printf("%s: %zu tensors, arena %zu B, lower bound %zu B (x%.4f), no reuse %zu B, %.3f ms, %s%s\n",
-                    file.c_str(), tensors.size(), plan.arena_bytes, plan.lower_bound_bytes, plan.ratio(), naive, ms,
+                    unimem::printable(file).c_str(), tensors.size(), plan.arena_bytes, plan.lower_bound_bytes, plan.ratio(), naive, ms,
                     plan.method.c_str(), check ? "" : (", INVALID: " + check.message).c_str());
         if (print_offsets) {
           std::puts("tensor,offset,bytes");

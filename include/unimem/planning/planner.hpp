@@ -21,6 +21,8 @@
 
 namespace unimem {
 
+struct alloc_trace;  // trace.hpp
+
 /// @brief One tensor to place: `bytes` live from op `first_op` through op `last_op` inclusive.
 struct tensor_lifetime {
   std::size_t bytes = 0;
@@ -114,15 +116,19 @@ plan_check validate_plan(const std::vector<tensor_lifetime>& tensors, const memo
 /// @throws std::runtime_error naming the source and line for malformed input
 std::vector<tensor_lifetime> parse_lifetimes_csv(std::istream& in, const std::string& source = "<stream>");
 
-/// @brief Reads an allocation trace (`op,id,bytes,stream`, op `a` or `f`): each allocation becomes
-/// a tensor live from its allocate event to its free event, time being the event's index. An
-/// allocation never freed lives to the end of the trace.
-/// @throws std::runtime_error naming the source and line for malformed input, a free of an unknown
-///         id, or an id allocated twice without a free
+/// @brief The tensors of an allocation trace: allocation k (trace_op::id k of a parsed trace)
+/// becomes tensor k, live from its allocate to its free, time being the op's index in the trace.
+/// An allocation never freed lives to the end of the trace.
+/// @throws std::invalid_argument for a hand-built trace that frees what is not live (a trace from
+///         load_trace or parse_trace never does)
+std::vector<tensor_lifetime> tensor_lifetimes(const alloc_trace& trace);
+
+/// @brief Reads an allocation trace (trace.hpp, with its rules) and returns tensor_lifetimes() of it.
+/// @throws std::runtime_error naming the source, the line and the value for malformed input
 std::vector<tensor_lifetime> parse_alloc_trace(std::istream& in, const std::string& source = "<stream>");
 
 /// @brief Reads either format from a file, plain or gzip-compressed; the header line tells the
-/// format apart.
+/// format apart (an allocation trace goes through load_trace's reader).
 /// @throws std::runtime_error when the file cannot be read or its header is neither format
 std::vector<tensor_lifetime> load_tensor_lifetimes(const std::string& path);
 
