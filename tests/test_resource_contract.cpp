@@ -5,6 +5,7 @@
 #include <cstring>
 #include <limits>
 #include <stdexcept>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -36,6 +37,12 @@ class resource_contract : public ::testing::Test {
 };
 
 TYPED_TEST_SUITE(resource_contract, all_resource_factories, factory_name);
+
+/// Factory::checks_frees, false when the factory does not say.
+template <class Factory, class = void>
+struct checks_frees : std::false_type {};
+template <class Factory>
+struct checks_frees<Factory, std::void_t<decltype(Factory::checks_frees)>> : std::bool_constant<Factory::checks_frees> {};
 
 /// Fills `n` bytes through whichever side the traits say can write, reads them back through
 /// whichever side can read, and returns the number of mismatches.
@@ -167,6 +174,27 @@ TYPED_TEST(resource_contract, over_aligned_deallocate_of_unknown_pointer_is_refu
     EXPECT_THROW(this->mr_->deallocate(&not_ours, 1000, 8192), std::invalid_argument);
   }
   this->mr_->deallocate(p, 1000, 8192);
+}
+
+// Issue 12: a refusal leaves the resource usable and its accounting exact. Resources that keep a
+// table of their allocations refuse a foreign pointer, a wrong size and a double free, and free
+// nothing; the allocation is then freed normally.
+TYPED_TEST(resource_contract, refused_frees_change_nothing_where_frees_are_checked) {
+  if constexpr (!checks_frees<TypeParam>::value) {
+    GTEST_SKIP() << "this resource does not keep a table of its allocations";
+  } else {
+    memory_resource& mr = *this->mr_;
+    void* p = mr.allocate(1000);
+    int not_ours = 0;
+    EXPECT_THROW(mr.deallocate(&not_ours, sizeof not_ours), std::invalid_argument);
+    EXPECT_THROW(mr.deallocate(p, 1001), std::invalid_argument);
+    EXPECT_EQ(write_and_read_back(mr, p, 1000, 0x5a), 0u) << "the refused frees freed nothing";
+    mr.deallocate(p, 1000);
+    EXPECT_THROW(mr.deallocate(p, 1000), std::invalid_argument) << "freed twice";
+    void* q = mr.allocate(1000);
+    EXPECT_EQ(write_and_read_back(mr, q, 1000, 0xa5), 0u);
+    mr.deallocate(q, 1000);
+  }
 }
 
 }  // namespace
