@@ -273,6 +273,10 @@ class stream_sink final : public trace_writer::sink {
 class zlib_file_sink final : public trace_writer::sink {
  public:
   zlib_file_sink(const std::string& path, const std::string& name) {
+    if (path.find('\0') != std::string::npos) {
+      // open() would stop at the NUL and write another file than the one named.
+      throw std::runtime_error(fmt::format("{}: the path contains a NUL byte; pass a plain file name", name));
+    }
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
       throw std::runtime_error(fmt::format("{}: cannot create the trace file: {} (check that the folder exists and is "

@@ -360,6 +360,10 @@ TEST(logging_resource, writes_gzip_when_the_path_ends_in_gz) {
 
 TEST(logging_resource, an_unwritable_path_is_a_clear_error) {
   host_resource host;
+  // A NUL would make open() create "/tmp/unimem_trace" instead of the file named.
+  EXPECT_NE(what_of([&] { logging_resource log(host, std::string("/tmp/unimem_trace\0.csv", 23)); })
+                .find("the path contains a NUL byte"),
+            std::string::npos);
   try {
     logging_resource log(host, "/nonexistent-folder/trace.csv");
     FAIL();

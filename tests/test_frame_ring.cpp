@@ -512,7 +512,8 @@ TEST(frame_ring, bad_input_is_refused_and_leaves_nothing) {
       EXPECT_TRUE(contains(e.what(), part)) << e.what();
     }
   };
-  for (const std::string& bad : std::vector<std::string>{"", "x", "/", "/a/b", "/" + std::string(300, 'n')}) {
+  for (const std::string& bad :
+       std::vector<std::string>{"", "x", "/", "/a/b", "/" + std::string(300, 'n'), std::string("/a\0b", 4)}) {
     refused([&] { frame_ring_producer p(bad, 64, 2, fast()); }, "a ring name is");
   }
   refused([&] { frame_ring_producer p(name, 0, 2, fast()); }, "non-zero slot size");

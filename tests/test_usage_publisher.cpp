@@ -87,6 +87,7 @@ TEST(usage_publisher, rejects_bad_tags_and_a_full_table) {
   EXPECT_THROW(unimem::usage_publisher("x", 0, unique_segment("zero")), std::invalid_argument);
   EXPECT_THROW(unimem::usage_publisher("x", 4, "no-slash"), std::invalid_argument);
   EXPECT_THROW(unimem::usage_publisher("x", 4, "/a/b"), std::invalid_argument);
+  EXPECT_THROW(unimem::usage_publisher("x", 4, std::string("/unimem.a\0b", 11)), std::invalid_argument);
   const auto u = unimem::read_usage_segment("/dev/shm" + pub.segment());
   ASSERT_TRUE(u.has_value());
   EXPECT_EQ(u->tags[0].name, std::string(unimem::usage_publisher::max_tag_length, 'x'));

@@ -55,7 +55,7 @@ logging_resource::logging_resource(memory_resource& upstream, const std::string&
   try {
     state_ = std::make_unique<state>(path);
   } catch (const std::runtime_error& e) {
-    throw std::runtime_error(fmt::format("unimem::logging_resource(\"{}\"): {}", path, e.what()));
+    throw std::runtime_error(fmt::format("unimem::logging_resource(\"{}\"): {}", printable(path), e.what()));
   }
 }
 

@@ -23,6 +23,8 @@
 
 #include <fmt/format.h>
 
+#include <unimem/error.hpp>
+
 #include "detail/size_math.hpp"
 #include "planning/usage_table.hpp"
 
@@ -128,10 +130,12 @@ usage_publisher::usage_publisher(std::string_view label, std::size_t tags, std::
     const int n = publishers.fetch_add(1);
     segment = n == 0 ? fmt::format("/unimem.{}", ::getpid()) : fmt::format("/unimem.{}.{}", ::getpid(), n);
   }
-  if (segment.size() < 2 || segment[0] != '/' || segment.find('/', 1) != std::string::npos || segment.size() > 250) {
+  if (segment.size() < 2 || segment[0] != '/' || segment.find('/', 1) != std::string::npos || segment.size() > 250 ||
+      segment.find('\0') != std::string::npos) {
     throw std::invalid_argument(fmt::format(
-        "unimem::usage_publisher: segment '{}' must be '/name' without further slashes, e.g. '/unimem.app'",
-        segment));
+        "unimem::usage_publisher: segment '{}' must be '/name' without further slashes or NUL bytes, e.g. "
+        "'/unimem.app'",
+        printable(segment, 80)));
   }
   impl_->segment = segment;
   impl_->capacity = tags;
@@ -201,7 +205,7 @@ usage_publisher::~usage_publisher() {
 std::size_t usage_publisher::tag(std::string_view name) {
   if (name.empty() || name.size() > max_tag_length || name.find('\0') != std::string_view::npos) {
     throw std::invalid_argument(fmt::format(
-        "unimem::usage_publisher::tag('{}'): a tag is 1 to {} bytes without NUL", name, max_tag_length));
+        "unimem::usage_publisher::tag('{}'): a tag is 1 to {} bytes without NUL", printable(name, 60), max_tag_length));
   }
   std::lock_guard<std::mutex> lock(impl_->tag_mutex);
   for (std::size_t i = 0; i < impl_->names.size(); ++i) {
@@ -211,7 +215,7 @@ std::size_t usage_publisher::tag(std::string_view name) {
   if (i >= impl_->capacity) {
     throw std::length_error(fmt::format("unimem::usage_publisher::tag('{}'): all {} tags are in use; create the "
                                         "publisher with more tags",
-                                        name, impl_->capacity));
+                                        printable(name, 60), impl_->capacity));
   }
   usage_slot& s = slots_of(impl_->header)[i];
   std::uint64_t words[name_words] = {};

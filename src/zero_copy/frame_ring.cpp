@@ -133,12 +133,19 @@ bool compute_geometry(std::size_t slot_bytes, std::uint32_t slot_count, std::siz
 }
 
 void check_name(const char* who, const std::string& name) {
+  // Control characters (NUL above all: shm_open would stop there and open another name) are
+  // refused, so the name can be quoted in every later message as it is.
+  const bool control = std::any_of(name.begin(), name.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u < 0x20 || u == 0x7f;
+  });
   const bool ok = name.size() >= 2 && name.size() <= 255 && name[0] == '/' &&
-                  name.find('/', 1) == std::string::npos;
+                  name.find('/', 1) == std::string::npos && !control;
   if (!ok) {
     throw std::invalid_argument(fmt::format(
-        "{}(\"{}\"): a ring name is \"/\" followed by 1-254 characters without another \"/\", e.g. \"/camera0\"",
-        who, name));
+        "{}(\"{}\"): a ring name is \"/\" followed by 1-254 characters without another \"/\" or a control "
+        "character, e.g. \"/camera0\"",
+        who, printable(name, 80)));
   }
 }
 
