@@ -75,18 +75,9 @@ void* fallback_resource::do_allocate(std::size_t bytes, std::size_t alignment, s
 }
 
 void fallback_resource::do_deallocate(void* p, std::size_t bytes, std::size_t alignment, stream_view stream) {
-  detail::live_allocations<std::size_t>::record r;
-  {
-    std::lock_guard<std::mutex> lock(owners_->mutex);
-    r = owners_->index.take("unimem::fallback_resource", p, bytes, alignment);
-  }
-  try {
-    chain_[r.datum]->deallocate(p, bytes, alignment, stream);
-  } catch (...) {
-    std::lock_guard<std::mutex> lock(owners_->mutex);
-    owners_->index.restore(p, r);
-    throw;
-  }
+  // The record names the resource that gave the memory; the free goes there.
+  owners_->index.free_checked(owners_->mutex, "unimem::fallback_resource", p, bytes, alignment,
+                              [&](const auto& r) { chain_[r.datum]->deallocate(p, bytes, alignment, stream); });
 }
 
 }  // namespace unimem

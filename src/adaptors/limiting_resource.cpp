@@ -85,18 +85,8 @@ void* limiting_resource::do_allocate(std::size_t bytes, std::size_t alignment, s
 void limiting_resource::do_deallocate(void* p, std::size_t bytes, std::size_t alignment, stream_view stream) {
   // Checked before forwarding or refunding: a wrong size would change the shared budget, and
   // the upstream may be malloc, which cannot refuse a foreign pointer.
-  detail::live_allocations<char>::record r;
-  {
-    std::lock_guard<std::mutex> lock(live_->mutex);
-    r = live_->live.take("unimem::limiting_resource", p, bytes, alignment);
-  }
-  try {
-    upstream_->deallocate(p, bytes, alignment, stream);
-  } catch (...) {
-    std::lock_guard<std::mutex> lock(live_->mutex);
-    live_->live.restore(p, r);
-    throw;
-  }
+  live_->live.free_checked(live_->mutex, "unimem::limiting_resource", p, bytes, alignment,
+                           [&](const auto&) { upstream_->deallocate(p, bytes, alignment, stream); });
   budget_->refund(bytes);
 }
 

@@ -6,11 +6,12 @@
 // (free() of a stack address), and a wrong size would corrupt the counters (a budget's `used`
 // wrapping below zero). The check needs the adaptor's own table; one hash lookup per call.
 //
-// Not locked: the adaptor holds its own mutex around every call, so that the table and its
-// counters change together.
+// Not locked by itself: the adaptor holds its own mutex around every call (free_checked takes it),
+// so that the table and its counters change together.
 #pragma once
 
 #include <cstddef>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -64,6 +65,27 @@ class live_allocations {
 
   /// Puts back what take() removed, after the upstream refused the free.
   void restore(void* p, const record& r) { live_.emplace(p, r); }
+
+  /// A checked free: take() under `mutex`, then `forward(record)` (the upstream's deallocate)
+  /// outside it, and restore() if that throws, so a refused free changes nothing. Returns the
+  /// record.
+  template <class Forward>
+  record free_checked(std::mutex& mutex, const char* adaptor, void* p, std::size_t bytes, std::size_t alignment,
+                      Forward&& forward) {
+    record r;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      r = take(adaptor, p, bytes, alignment);
+    }
+    try {
+      forward(static_cast<const record&>(r));
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mutex);
+      restore(p, r);
+      throw;
+    }
+    return r;
+  }
 
   std::size_t size() const noexcept { return live_.size(); }
 

@@ -110,18 +110,8 @@ void* logging_resource::do_allocate(std::size_t bytes, std::size_t alignment, st
 }
 
 void logging_resource::do_deallocate(void* p, std::size_t bytes, std::size_t alignment, stream_view stream) {
-  detail::live_allocations<std::uint64_t>::record r;
-  {
-    std::lock_guard<std::mutex> lock(state_->mutex);
-    r = state_->ids.take("unimem::logging_resource", p, bytes, alignment);
-  }
-  try {
-    upstream_->deallocate(p, bytes, alignment, stream);
-  } catch (...) {
-    std::lock_guard<std::mutex> lock(state_->mutex);
-    state_->ids.restore(p, r);
-    throw;
-  }
+  const auto r = state_->ids.free_checked(state_->mutex, "unimem::logging_resource", p, bytes, alignment,
+                                          [&](const auto&) { upstream_->deallocate(p, bytes, alignment, stream); });
   std::lock_guard<std::mutex> lock(state_->mutex);
   // The memory is freed whatever happens to the line: a free must not throw after freeing (it is
   // called from destructors). The writer keeps the error for the next allocate, flush or close.

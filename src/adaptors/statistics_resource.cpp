@@ -67,18 +67,8 @@ void* statistics_resource::do_allocate(std::size_t bytes, std::size_t alignment,
 
 void statistics_resource::do_deallocate(void* p, std::size_t bytes, std::size_t alignment, stream_view stream) {
   // Checked here first: the upstream may be malloc, which cannot refuse a foreign pointer.
-  detail::live_allocations<tag_id>::record r;
-  {
-    std::lock_guard<std::mutex> lock(state_->mutex);
-    r = state_->live.take("unimem::statistics_resource", p, bytes, alignment);
-  }
-  try {
-    upstream_->deallocate(p, bytes, alignment, stream);
-  } catch (...) {
-    std::lock_guard<std::mutex> lock(state_->mutex);
-    state_->live.restore(p, r);  // nothing was freed: the counters stay as they were
-    throw;
-  }
+  const auto r = state_->live.free_checked(state_->mutex, "unimem::statistics_resource", p, bytes, alignment,
+                                           [&](const auto&) { upstream_->deallocate(p, bytes, alignment, stream); });
   std::lock_guard<std::mutex> lock(state_->mutex);
   remove(state_->total, bytes);
   remove(state_->tags[r.datum], bytes);
