@@ -558,6 +558,47 @@ TEST(residency_manager, registration_errors_name_the_field_and_the_fix) {
   EXPECT_THROW(residency_manager(nullptr, f.weights, f.activations), std::invalid_argument);
 }
 
+TEST(residency_manager, requirements_bound_the_budgets_that_work) {
+  fixture f(1 << 20);
+  f.mgr.add_model(spec("det", 1000, 300));
+  f.mgr.add_model(spec("cls", 400, 100));
+  model_spec twin = spec("det2", 1000, 300, 0, "side");
+  model_spec det_shared = spec("det3", 1000, 0, 0, "side");
+  twin.weights_file = det_shared.weights_file = "/identity/det.bin";
+  f.mgr.add_model(std::move(twin));
+  f.mgr.add_model(std::move(det_shared));
+  const residency_requirements r = f.mgr.requirements();
+  EXPECT_EQ(r.minimum_bytes, 1000u + 300u);
+  // det, cls, one copy of the shared file, and the arenas of main (300) and side (300).
+  EXPECT_EQ(r.no_eviction_bytes, 1000u + 400u + 1000u + 300u + 300u);
+  EXPECT_EQ(r.all_resident_bytes, 1300u + 500u + 1300u + 1000u);
+
+  fixture g(1 << 20);
+  g.mgr.add_model(spec("det", 1000, 300));
+  g.mgr.add_model(spec("cls", 400, 100));
+  const residency_requirements q = g.mgr.requirements();
+  auto rounds = [&] {
+    for (int round = 0; round < 3; ++round) {
+      g.mgr.acquire("det").release();
+      g.mgr.acquire("cls").release();
+    }
+  };
+  g.budget->set_limit(q.no_eviction_bytes);  // every model loads once, nothing is evicted
+  rounds();
+  EXPECT_EQ(g.mgr.stats().loads, 2u);
+  EXPECT_EQ(g.mgr.stats().evictions, 0u);
+  // A lower limit evicts nothing by itself; make_room(0) brings the manager under it.
+  g.budget->set_limit(q.minimum_bytes);
+  EXPECT_TRUE(g.mgr.make_room(0));
+  EXPECT_EQ(resident_names(g.mgr), std::vector<std::string>{"cls"});
+  rounds();  // one at a time: every acquire evicts the other and loads
+  EXPECT_EQ(g.mgr.stats().loads, 2u + 6u);
+  EXPECT_EQ(g.mgr.stats().evictions, 1u + 6u);
+  g.budget->set_limit(q.minimum_bytes - 1);
+  EXPECT_NE(what_of([&] { rounds(); }).find("can never be resident"), std::string::npos);
+  expect_exact(g, "after the limits changed");
+}
+
 // ---- threads ---------------------------------------------------------------------------------
 
 TEST(residency_manager, concurrent_acquires_keep_weights_intact_and_lanes_exclusive) {

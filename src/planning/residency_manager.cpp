@@ -496,16 +496,20 @@ std::optional<residency_manager::lease> residency_manager::acquire_until(std::st
     }
     need_weights = (b != nullptr && b->st == weights_block::status::absent) ? b->bytes : 0;
     need_arena = (l.arena || m.activation_bytes == 0) ? 0 : l.plan.arena_bytes;
-    std::size_t need = 0;
-    if (!detail::checked_add(need_weights, need_arena, need) || need > s.budget->limit()) {
+    // What the model holds once resident, whether or not part of it is there already.
+    const std::size_t weights_total = b != nullptr ? b->bytes : 0;
+    const std::size_t arena_total = m.activation_bytes == 0 ? 0 : l.arena ? l.arena->arena_bytes() : l.plan.arena_bytes;
+    std::size_t need = 0, footprint = 0;
+    if (!detail::checked_add(need_weights, need_arena, need) ||
+        !detail::checked_add(weights_total, arena_total, footprint) || footprint > s.budget->limit()) {
       const std::string msg = fmt::format(
-          "{}: needs {} (weights {} + lane \"{}\" arena {}) but budget \"{}\" allows {} in all, so this model can "
-          "never be resident under it; raise the limit, or shrink the model (fewer weight bytes, a smaller "
-          "activation plan, or a lane of its own if a larger lane-mate sets the arena)",
-          call, text(need_weights + need_arena), text(need_weights), l.name, text(need_arena), s.budget->name(),
+          "{}: needs {} resident at once (weights {} + lane \"{}\" arena {}) but budget \"{}\" allows {} in all, so "
+          "this model can never be resident under it; raise the limit, or shrink the model (fewer weight bytes, a "
+          "smaller activation plan, or a lane of its own if a larger lane-mate sets the arena)",
+          call, text(weights_total + arena_total), text(weights_total), l.name, text(arena_total), s.budget->name(),
           text(s.budget->limit()));
       undo();
-      throw out_of_memory(need_weights + need_arena, who, msg);
+      throw out_of_memory(weights_total + arena_total, who, msg);
     }
     if (need == 0 || s.evict_for(need, true)) break;
     if (!wait) {
@@ -660,6 +664,20 @@ residency_stats residency_manager::stats() const {
   const state& s = *state_;
   std::lock_guard<std::mutex> lock(s.mu);
   return s.counters;
+}
+
+residency_requirements residency_manager::requirements() const {
+  const state& s = *state_;
+  std::lock_guard<std::mutex> lock(s.mu);
+  residency_requirements r;
+  for (const model& m : s.models) {
+    const std::size_t arena = m.activation_bytes > 0 ? m.lane->plan.arena_bytes : 0;
+    r.minimum_bytes = std::max(r.minimum_bytes, m.spec.weight_bytes + arena);
+    r.all_resident_bytes += m.spec.weight_bytes + m.activation_bytes;
+  }
+  for (const auto& [key, b] : s.blocks) r.no_eviction_bytes += b.bytes;
+  for (const auto& [name, l] : s.lanes) r.no_eviction_bytes += l.plan.arena_bytes;
+  return r;
 }
 
 const std::shared_ptr<memory_budget>& residency_manager::budget() const noexcept { return state_->budget; }

@@ -136,6 +136,18 @@ struct residency_stats {
   std::size_t unloader_errors = 0;      ///< unloaders that threw
 };
 
+/// @brief What the registered models need of a budget (docs/residency.md, "Sizing a budget").
+struct residency_requirements {
+  /// @brief The largest model with its lane's arena: below this, that model can never be resident.
+  std::size_t minimum_bytes = 0;
+  /// @brief Every model resident at once: the weights (a shared copy once) and every lane's arena.
+  /// From here up nothing is ever evicted; between the two, loads and evictions take turns.
+  std::size_t no_eviction_bytes = 0;
+  /// @brief The models loaded side by side with no manager: every model's weights (no sharing) and
+  /// activations of its own.
+  std::size_t all_resident_bytes = 0;
+};
+
 /// @brief acquire() waited its whole timeout for a busy lane or for a load by another thread.
 /// (Waiting for room in the budget ends in out_of_memory instead.)
 class acquire_timeout : public std::runtime_error {
@@ -230,6 +242,8 @@ class residency_manager {
   /// @brief Every registered model, in registration order.
   std::vector<model_status> models() const;
   residency_stats stats() const;
+  /// @brief What the models registered so far need of a budget.
+  residency_requirements requirements() const;
   const std::shared_ptr<memory_budget>& budget() const noexcept;
   memory_resource& weights_resource() const noexcept;
   memory_resource& activation_resource() const noexcept;
