@@ -19,6 +19,7 @@
 #include <string>
 #include <system_error>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -242,13 +243,23 @@ TEST(residency_manager, explicit_evict_and_its_refusals) {
 
 // ---- back-pressure ---------------------------------------------------------------------------
 
-TEST(residency_manager, acquire_waits_for_a_lease_to_end_then_evicts_it) {
-  fixture f(2000);
+/// Models a and b (1000 B each) leased in lanes of their own, c (1000 B + `c_activations`) in a third.
+std::pair<residency_manager::lease, residency_manager::lease> lease_a_and_b(fixture& f, std::size_t c_activations) {
   f.mgr.add_model(spec("a", 1000, 0, 0, "one"));
   f.mgr.add_model(spec("b", 1000, 0, 0, "two"));
-  f.mgr.add_model(spec("c", 1000, 0, 0, "three"));
+  f.mgr.add_model(spec("c", 1000, c_activations, 0, "three"));
   auto a = f.mgr.acquire("a");
-  auto b = f.mgr.acquire("b");
+  return {std::move(a), f.mgr.acquire("b")};
+}
+
+/// Returns once another thread's acquire has started waiting (bounded: a minute).
+void until_an_acquire_waits(const residency_manager& mgr) {
+  for (int i = 0; i < 60000 && mgr.stats().waits == 0; ++i) std::this_thread::sleep_for(1ms);
+}
+
+TEST(residency_manager, acquire_waits_for_a_lease_to_end_then_evicts_it) {
+  fixture f(2000);
+  auto [a, b] = lease_a_and_b(f, 0);
   std::atomic<bool> a_released{false};
   std::atomic<bool> released_before_return{false};
   std::thread t([&] {
@@ -256,9 +267,8 @@ TEST(residency_manager, acquire_waits_for_a_lease_to_end_then_evicts_it) {
     released_before_return = a_released.load();
     EXPECT_TRUE(holds_pattern(c.weights(), 1000, std::hash<std::string>{}("c") % 251));
   });
-  // Release only once the other thread is waiting, so the wait is what is tested.
-  for (int i = 0; i < 60000 && f.mgr.stats().waits == 0; ++i) std::this_thread::sleep_for(1ms);
-  ASSERT_EQ(f.mgr.stats().waits, 1u);
+  until_an_acquire_waits(f.mgr);  // release only then, so the wait is what is tested
+  EXPECT_EQ(f.mgr.stats().waits, 1u);
   a_released = true;
   a.release();
   t.join();
@@ -269,11 +279,7 @@ TEST(residency_manager, acquire_waits_for_a_lease_to_end_then_evicts_it) {
 
 TEST(residency_manager, acquire_gives_up_after_its_wait_naming_resident_leased_and_missing) {
   fixture f(2500);
-  f.mgr.add_model(spec("a", 1000, 0, 0, "one"));
-  f.mgr.add_model(spec("b", 1000, 0, 0, "two"));
-  f.mgr.add_model(spec("c", 1000, 200, 0, "three"));
-  auto a = f.mgr.acquire("a");
-  auto b = f.mgr.acquire("b");
+  auto [a, b] = lease_a_and_b(f, 200);
   const auto t0 = std::chrono::steady_clock::now();
   try {
     (void)f.mgr.acquire("c", 30ms);
@@ -666,7 +672,8 @@ TEST(residency_manager, make_room_evicts_for_other_users_of_the_budget) {
   auto b = f.mgr.acquire("b");
   host_resource host;
   limiting_resource frames(host, f.budget);  // camera frames charged to the same budget
-  fallback_resource with_eviction({&frames}, [&](const out_of_memory& e) { return f.mgr.make_room(e.requested_bytes()); });
+  fallback_resource with_eviction({&frames},
+                                  [&](const out_of_memory& e) { return f.mgr.make_room(e.requested_bytes()); });
   void* p = with_eviction.allocate(1200);
   EXPECT_EQ(resident_names(f.mgr), std::vector<std::string>{"b"});
   EXPECT_EQ(f.budget->used(), 1500u + 1200u);
@@ -688,7 +695,7 @@ TEST(residency_manager, room_freed_by_other_users_of_the_budget_ends_a_wait) {
   limiting_resource frames(host, f.budget);
   void* p = frames.allocate(1000);
   std::thread t([&] { EXPECT_NO_THROW(f.mgr.acquire("a", 60s)); });
-  for (int i = 0; i < 60000 && f.mgr.stats().waits == 0; ++i) std::this_thread::sleep_for(1ms);
+  until_an_acquire_waits(f.mgr);
   frames.deallocate(p, 1000);  // no call into the manager: it notices by looking again
   t.join();
   EXPECT_EQ(resident_names(f.mgr), std::vector<std::string>{"a"});

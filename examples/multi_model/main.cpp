@@ -200,7 +200,8 @@ std::string top_line(const unimem::usage_publisher& pub) {
 
 result run(const settings& s, bool managed, const std::vector<weights_file>& files, std::size_t budget_bytes) {
   auto budget = std::make_shared<unimem::memory_budget>(
-      managed ? "Jetson Nano 4GB (simulated)" : "unlimited", managed ? budget_bytes : std::numeric_limits<std::size_t>::max());
+      managed ? "Jetson Nano 4GB (simulated)" : "unlimited",
+      managed ? budget_bytes : std::numeric_limits<std::size_t>::max());
   unimem::usage_publisher pub(managed ? "multi_model" : "multi_model all-resident");
   unimem::host_resource host;
   unimem::residency_options o;
@@ -318,7 +319,8 @@ int main(int argc, char** argv) {
       const auto w = unimem::recommend(here, unimem::access_pattern::weights);
       std::printf("here      %s: weights in %s memory%s, activations in device memory, a kernel per inference\n",
                   here.name.c_str(), std::string(unimem::to_string(w.kind)).c_str(),
-                  w.staging ? (std::string(" (loaded through ") + std::string(unimem::to_string(*w.staging)) + " staging)").c_str() : "");
+                  w.staging ? (" (loaded through " + std::string(unimem::to_string(*w.staging)) + " staging)").c_str()
+                            : "");
     }
 
     namespace fs = std::filesystem;
@@ -362,7 +364,9 @@ int main(int argc, char** argv) {
                 mib(all_weights).c_str(), mib(all_activations).c_str(), mib(largest_activations).c_str());
     print_sizing(managed.needs, s);
     std::printf("managed, per model:");
-    for (const auto& st : managed.models) std::printf("  %s %zu loads / %zu evictions", st.name.c_str(), st.loads, st.evictions);
+    for (const auto& st : managed.models) {
+      std::printf("  %s %zu loads / %zu evictions", st.name.c_str(), st.loads, st.evictions);
+    }
     std::printf("\nunimem-top shows (managed run, at its end):\n  %s\n", managed.top_line.c_str());
 
     if (own_dir && !s.keep_files) fs::remove_all(dir);

@@ -9,7 +9,8 @@ namespace {
 void check(cudaError_t err, const char* call) {
   if (err != cudaSuccess) {
     cudaGetLastError();
-    throw std::runtime_error(std::string(call) + " failed: " + cudaGetErrorName(err) + " (" + cudaGetErrorString(err) + ")");
+    throw std::runtime_error(std::string(call) + " failed: " + cudaGetErrorName(err) + " (" +
+                             cudaGetErrorString(err) + ")");
   }
 }
 

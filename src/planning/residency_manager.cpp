@@ -582,10 +582,11 @@ std::optional<residency_manager::lease> residency_manager::acquire_until(std::st
 
   // 4. Load without the lock: other threads keep acquiring resident models meanwhile. The block
   //    is `loading`, so nobody frees it or loads it twice; the lane is held, so its arena stays.
+  void* const destination = b->ptr;
   lock.unlock();
   try {
-    residency_detail::fill_weights({m.spec.name, b->file, m.spec.loader, *s.weights, s.staging, b->ptr, need_weights,
-                                    s.has_profile ? &s.profile : nullptr, s.options.load_stream,
+    residency_detail::fill_weights({m.spec.name, b->file, m.spec.loader, *s.weights, s.staging, destination,
+                                    need_weights, s.has_profile ? &s.profile : nullptr, s.options.load_stream,
                                     *s.calls});
   } catch (...) {
     lock.lock();

@@ -43,7 +43,8 @@ weight_loader load_weights_file(std::string path) {
     const file_descriptor fd(path);
     struct stat st {};
     if (::fstat(fd.get(), &st) != 0) {
-      throw std::system_error(errno, std::generic_category(), fmt::format("unimem::load_weights_file: fstat(\"{}\")", path));
+      throw std::system_error(errno, std::generic_category(),
+                              fmt::format("unimem::load_weights_file: fstat(\"{}\")", path));
     }
     if (static_cast<std::size_t>(st.st_size) != load.bytes) {
       throw std::runtime_error(fmt::format(
