@@ -196,6 +196,8 @@ class residency_manager {
   /// every lease. Pass them unwrapped: the manager charges the budget itself.
   /// @throws std::invalid_argument when `budget` is null, or `weights` is not host-accessible and
   ///         options.staging is null or not host-accessible
+  /// @throws cuda_error            when weights are staged or managed, options.profile is null and
+  ///         there is no device to read the profile of
   residency_manager(std::shared_ptr<memory_budget> budget, memory_resource& weights, memory_resource& activations,
                     residency_options options = {});
 
