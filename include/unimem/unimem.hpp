@@ -35,6 +35,7 @@
 #include <unimem/planning/estimator.hpp>
 #include <unimem/planning/usage_publisher.hpp>
 #include <unimem/planning/publish_statistics.hpp>
+#include <unimem/planning/residency_manager.hpp>
 #include <unimem/tag.hpp>
 #include <unimem/trace.hpp>
 #include <unimem/stream_events.hpp>

@@ -10,7 +10,8 @@ namespace unimem::probe {
 namespace {
 
 constexpr access_pattern patterns[] = {access_pattern::gpu_scratch, access_pattern::cpu_writes_gpu_reads,
-                                       access_pattern::cpu_gpu_shared, access_pattern::gpu_writes_cpu_reads};
+                                       access_pattern::cpu_gpu_shared, access_pattern::gpu_writes_cpu_reads,
+                                       access_pattern::weights};
 
 std::string gib(std::size_t bytes) { return fmt::format("{:.1f} GiB", static_cast<double>(bytes) / (1u << 30)); }
 
