@@ -14,49 +14,14 @@
 
 #include <fmt/format.h>
 
+#include "detail/placement/placer.hpp"
 #include "detail/size_math.hpp"
 
-namespace unimem {
+namespace unimem::detail::placement {
 namespace {
-
-using detail::align_up;
 
 using index_t = std::uint32_t;
 constexpr std::size_t unplaced = std::numeric_limits<std::size_t>::max();
-
-void check_input(const std::vector<tensor_lifetime>& tensors, const char* call) {
-  std::size_t total = 0;
-  if (tensors.size() >= std::numeric_limits<index_t>::max()) {
-    throw std::invalid_argument(fmt::format("unimem::{}: {} tensors; at most {} can be planned at once",
-                                            call, tensors.size(), std::numeric_limits<index_t>::max() - 1));
-  }
-  for (std::size_t i = 0; i < tensors.size(); ++i) {
-    const auto& t = tensors[i];
-    if (t.last_op < t.first_op) {
-      throw std::invalid_argument(fmt::format(
-          "unimem::{}: tensor {} has last_op {} < first_op {}; last_op is inclusive, so a tensor used by "
-          "one op has last_op == first_op",
-          call, i, t.last_op, t.first_op));
-    }
-    if (t.alignment == 0 || (t.alignment & (t.alignment - 1)) != 0) {
-      throw std::invalid_argument(fmt::format(
-          "unimem::{}: tensor {} has alignment {}; use a power of two (1 for none)", call, i, t.alignment));
-    }
-    if (t.alignment > (std::size_t{1} << 32)) {
-      throw std::invalid_argument(fmt::format(
-          "unimem::{}: tensor {} has alignment {}; at most 4 GiB is supported", call, i, t.alignment));
-    }
-    // Every sum the planner forms (live bytes, arena, padding) is at most this total, so bounding
-    // it once rules out overflow everywhere.
-    constexpr std::size_t limit = std::numeric_limits<std::size_t>::max() / 4;
-    if (t.bytes > limit - total || t.alignment > limit - total - t.bytes) {
-      throw std::invalid_argument(fmt::format(
-          "unimem::{}: the tensors up to tensor {} ({} B) need more than {} B together; no arena can hold them",
-          call, i, t.bytes, limit));
-    }
-    total += t.bytes + t.alignment;
-  }
-}
 
 /// Sorts `idx` stably by key(i), ascending: LSD radix sort on 11-bit digits, skipping digits in
 /// which all keys agree. Linear time, which matters at 100 000 tensors.
@@ -115,7 +80,7 @@ struct problem {
   index_t duration(index_t i) const { return e[i] - s[i]; }
 };
 
-problem make_problem(const std::vector<tensor_lifetime>& tensors) {
+problem make_problem(const std::vector<lifetime>& tensors) {
   problem p;
   std::vector<index_t> ids;
   ids.reserve(tensors.size());
@@ -123,7 +88,7 @@ problem make_problem(const std::vector<tensor_lifetime>& tensors) {
     p.max_alignment = std::max(p.max_alignment, tensors[i].alignment);
     if (tensors[i].bytes != 0) ids.push_back(static_cast<index_t>(i));
   }
-  radix_sort(ids, [&](index_t i) { return tensors[i].first_op; });
+  radix_sort(ids, [&](index_t i) { return tensors[i].first; });
   p.n = ids.size();
   p.original.assign(ids.begin(), ids.end());
   p.size.resize(p.n);
@@ -135,8 +100,8 @@ problem make_problem(const std::vector<tensor_lifetime>& tensors) {
     const auto& t = tensors[ids[k]];
     p.size[k] = t.bytes;
     p.align[k] = t.alignment;
-    if (starts.empty() || starts.back() != t.first_op) {
-      starts.push_back(t.first_op);
+    if (starts.empty() || starts.back() != t.first) {
+      starts.push_back(t.first);
       p.section_begin.push_back(static_cast<index_t>(k));
     }
     p.s[k] = static_cast<index_t>(starts.size() - 1);
@@ -146,10 +111,10 @@ problem make_problem(const std::vector<tensor_lifetime>& tensors) {
   // Last section of each tensor: the last start <= last_op, found by a sweep in order of last_op.
   std::vector<index_t> by_last(p.n);
   std::iota(by_last.begin(), by_last.end(), index_t{0});
-  radix_sort(by_last, [&](index_t k) { return tensors[p.original[k]].last_op; });
+  radix_sort(by_last, [&](index_t k) { return tensors[p.original[k]].last; });
   std::size_t sec = 0;
   for (index_t k : by_last) {
-    const std::size_t last = tensors[p.original[k]].last_op;
+    const std::size_t last = tensors[p.original[k]].last;
     while (sec + 1 < starts.size() && starts[sec + 1] <= last) ++sec;
     p.e[k] = static_cast<index_t>(sec);
   }
@@ -888,7 +853,7 @@ class skyline {
 /// other tensor, largest first, on top of the skyline of what is placed during its lifetime.
 /// The small tensors reuse no holes, but they are small; the large ones, which decide the arena,
 /// get the full treatment.
-std::vector<std::size_t> greedy_on_largest(const std::vector<tensor_lifetime>& tensors, const problem& p,
+std::vector<std::size_t> greedy_on_largest(const std::vector<lifetime>& tensors, const problem& p,
                                            const std::vector<index_t>& by_size, std::uint64_t budget) {
   // The largest m whose greedy run and settling pass, each m + 2 x (pairs among the m largest),
   // fit the budget. Adding tensors largest first, the pairs a newcomer [s, e] makes are the
@@ -917,7 +882,7 @@ std::vector<std::size_t> greedy_on_largest(const std::vector<tensor_lifetime>& t
   std::vector<std::size_t> off(p.n, 0);
   skyline sky(p.sections);
   if (m > 0) {
-    std::vector<tensor_lifetime> largest;
+    std::vector<lifetime> largest;
     largest.reserve(m);
     for (std::size_t r = 0; r < m; ++r) largest.push_back(tensors[p.original[by_size[r]]]);
     problem q = make_problem(largest);
@@ -946,51 +911,32 @@ std::vector<std::size_t> greedy_on_largest(const std::vector<tensor_lifetime>& t
   return off;
 }
 
-memory_plan finish(const std::vector<tensor_lifetime>& tensors, const problem& p,
-                   const std::vector<std::size_t>& off, std::string method) {
-  memory_plan plan;
-  plan.offsets.assign(tensors.size(), 0);
-  for (std::size_t k = 0; k < p.n; ++k) plan.offsets[p.original[k]] = off[k];
-  plan.arena_bytes = arena_of(p, off);
-  plan.lower_bound_bytes = p.lower_bound;
-  plan.arena_alignment = p.max_alignment;
-  plan.method = std::move(method);
-  return plan;
+placement finish(const problem& p, std::size_t count, const std::vector<std::size_t>& off, std::string method) {
+  placement out;
+  out.offsets.assign(count, 0);
+  for (std::size_t k = 0; k < p.n; ++k) out.offsets[p.original[k]] = off[k];
+  out.arena = arena_of(p, off);
+  out.lower_bound = p.lower_bound;
+  out.max_alignment = p.max_alignment;
+  out.method = std::move(method);
+  return out;
 }
 
 }  // namespace
 
-std::size_t lower_bound_bytes(const std::vector<tensor_lifetime>& tensors) {
-  check_input(tensors, "lower_bound_bytes");
-  return make_problem(tensors).lower_bound;
-}
+std::size_t lower_bound(const std::vector<lifetime>& tensors) { return make_problem(tensors).lower_bound; }
 
-std::uint64_t overlapping_pairs(const std::vector<tensor_lifetime>& tensors) {
-  check_input(tensors, "overlapping_pairs");
-  return make_problem(tensors).overlap_pairs;
-}
+std::uint64_t overlapping_pairs(const std::vector<lifetime>& tensors) { return make_problem(tensors).overlap_pairs; }
 
-std::size_t naive_bytes(const std::vector<tensor_lifetime>& tensors) {
-  check_input(tensors, "naive_bytes");  // also bounds the sum below
-  std::size_t sum = 0;
-  for (const auto& t : tensors) {
-    // Laid out one after another; padding keeps every offset aligned.
-    if (t.bytes != 0) sum = align_up(sum, t.alignment) + t.bytes;
-  }
-  return sum;
-}
-
-memory_plan plan_greedy_by_size(const std::vector<tensor_lifetime>& tensors) {
-  check_input(tensors, "plan_greedy_by_size");
+placement place_greedy_by_size(const std::vector<lifetime>& tensors) {
   problem p = make_problem(tensors);
   build_conflicts(p);
-  return finish(tensors, p, greedy(p, order_by(p, order_key::size), fit::best), "greedy-by-size");
+  return finish(p, tensors.size(), greedy(p, order_by(p, order_key::size), fit::best), "greedy-by-size");
 }
 
-memory_plan plan_memory(const std::vector<tensor_lifetime>& tensors, const plan_options& options) {
-  check_input(tensors, "plan_memory");
+placement place(const std::vector<lifetime>& tensors, const options& options) {
   problem p = make_problem(tensors);
-  if (p.n == 0) return finish(tensors, p, {}, "empty");
+  if (p.n == 0) return finish(p, tensors.size(), {}, "empty");
   // A greedy run visits every tensor and both ends of every overlapping pair.
   // A greedy run or a settle pass visits every tensor and both ends of every overlapping pair.
   // Inputs of up to search_max_tensors tensors get the whole portfolio; larger ones what fits
@@ -1004,12 +950,12 @@ memory_plan plan_memory(const std::vector<tensor_lifetime>& tensors, const plan_
     std::vector<std::size_t> sweep = sweep_best_fit(p);
     const std::size_t sweep_arena = arena_of(p, sweep);
     if (static_cast<double>(sweep_arena) <= 1.02 * static_cast<double>(p.lower_bound)) {  // good enough
-      return finish(tensors, p, sweep, "sweep-best-fit");
+      return finish(p, tensors.size(), sweep, "sweep-best-fit");
     }
     std::vector<std::size_t> largest =
         greedy_on_largest(tensors, p, order_by(p, order_key::size), options.max_greedy_work);
-    if (arena_of(p, largest) < sweep_arena) return finish(tensors, p, largest, "greedy-on-largest");
-    return finish(tensors, p, sweep, "sweep-best-fit");
+    if (arena_of(p, largest) < sweep_arena) return finish(p, tensors.size(), largest, "greedy-on-largest");
+    return finish(p, tensors.size(), sweep, "sweep-best-fit");
   }
   build_conflicts(p);
 
@@ -1071,7 +1017,101 @@ memory_plan plan_memory(const std::vector<tensor_lifetime>& tensors, const plan_
       slice *= 2;
     }
   }
-  return finish(tensors, p, best, best_method);
+  return finish(p, tensors.size(), best, best_method);
+}
+
+}  // namespace unimem::detail::placement
+
+namespace unimem {
+namespace {
+
+void check_input(const std::vector<tensor_lifetime>& tensors, const char* call) {
+  std::size_t total = 0;
+  if (tensors.size() >= std::numeric_limits<std::uint32_t>::max()) {
+    throw std::invalid_argument(fmt::format("unimem::{}: {} tensors; at most {} can be planned at once",
+                                            call, tensors.size(), std::numeric_limits<std::uint32_t>::max() - 1));
+  }
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    const auto& t = tensors[i];
+    if (t.last_op < t.first_op) {
+      throw std::invalid_argument(fmt::format(
+          "unimem::{}: tensor {} has last_op {} < first_op {}; last_op is inclusive, so a tensor used by "
+          "one op has last_op == first_op",
+          call, i, t.last_op, t.first_op));
+    }
+    if (t.alignment == 0 || (t.alignment & (t.alignment - 1)) != 0) {
+      throw std::invalid_argument(fmt::format(
+          "unimem::{}: tensor {} has alignment {}; use a power of two (1 for none)", call, i, t.alignment));
+    }
+    if (t.alignment > (std::size_t{1} << 32)) {
+      throw std::invalid_argument(fmt::format(
+          "unimem::{}: tensor {} has alignment {}; at most 4 GiB is supported", call, i, t.alignment));
+    }
+    // Every sum the planner forms (live bytes, arena, padding) is at most this total, so bounding
+    // it once rules out overflow everywhere.
+    constexpr std::size_t limit = std::numeric_limits<std::size_t>::max() / 4;
+    if (t.bytes > limit - total || t.alignment > limit - total - t.bytes) {
+      throw std::invalid_argument(fmt::format(
+          "unimem::{}: the tensors up to tensor {} ({} B) need more than {} B together; no arena can hold them",
+          call, i, t.bytes, limit));
+    }
+    total += t.bytes + t.alignment;
+  }
+}
+
+std::vector<detail::placement::lifetime> to_items(const std::vector<tensor_lifetime>& tensors) {
+  std::vector<detail::placement::lifetime> items(tensors.size());
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    items[i] = {tensors[i].bytes, tensors[i].first_op, tensors[i].last_op, tensors[i].alignment};
+  }
+  return items;
+}
+
+memory_plan to_plan(detail::placement::placement&& placed) {
+  memory_plan plan;
+  plan.offsets = std::move(placed.offsets);
+  plan.arena_bytes = placed.arena;
+  plan.lower_bound_bytes = placed.lower_bound;
+  plan.arena_alignment = placed.max_alignment;
+  plan.method = std::move(placed.method);
+  return plan;
+}
+
+}  // namespace
+
+std::size_t lower_bound_bytes(const std::vector<tensor_lifetime>& tensors) {
+  check_input(tensors, "lower_bound_bytes");
+  return detail::placement::lower_bound(to_items(tensors));
+}
+
+std::uint64_t overlapping_pairs(const std::vector<tensor_lifetime>& tensors) {
+  check_input(tensors, "overlapping_pairs");
+  return detail::placement::overlapping_pairs(to_items(tensors));
+}
+
+std::size_t naive_bytes(const std::vector<tensor_lifetime>& tensors) {
+  check_input(tensors, "naive_bytes");  // also bounds the sum below
+  std::size_t sum = 0;
+  for (const auto& t : tensors) {
+    // Laid out one after another; padding keeps every offset aligned.
+    if (t.bytes != 0) sum = detail::align_up(sum, t.alignment) + t.bytes;
+  }
+  return sum;
+}
+
+memory_plan plan_greedy_by_size(const std::vector<tensor_lifetime>& tensors) {
+  check_input(tensors, "plan_greedy_by_size");
+  return to_plan(detail::placement::place_greedy_by_size(to_items(tensors)));
+}
+
+memory_plan plan_memory(const std::vector<tensor_lifetime>& tensors, const plan_options& options) {
+  check_input(tensors, "plan_memory");
+  detail::placement::options opts;
+  opts.search_nodes = options.search_nodes;
+  opts.search_max_tensors = options.search_max_tensors;
+  opts.max_greedy_work = options.max_greedy_work;
+  opts.max_overlapping_pairs = options.max_overlapping_pairs;
+  return to_plan(detail::placement::place(to_items(tensors), opts));
 }
 
 plan_check validate_plan(const std::vector<tensor_lifetime>& tensors, const memory_plan& plan) {
