@@ -16,6 +16,7 @@
 
 #include "detail/placement/placer.hpp"
 #include "detail/size_math.hpp"
+#include "detail/tlsf_index.hpp"
 
 namespace unimem::detail::placement {
 namespace {
@@ -254,17 +255,24 @@ void settle(const problem& p, std::vector<std::size_t>& off) {
   }
 }
 
-/// A two-level segregated-fit allocator over offsets (TLSF, Masmano et al. 2004): free ranges in
-/// size classes with bitmaps, neighbours in address order for coalescing. Every operation is O(1)
-/// whatever the number of live ranges.
+/// An allocator over offsets: free ranges in the TLSF index (detail/tlsf_index.hpp), neighbours
+/// in address order for coalescing. Every operation is O(1) whatever the number of live ranges.
 class segregated_fit {
  public:
   using node_id = std::uint32_t;
 
+  segregated_fit() = default;
+  segregated_fit(const segregated_fit&) = delete;  // the index points at nodes_
+  segregated_fit& operator=(const segregated_fit&) = delete;
+
   /// Reserves `size` bytes at a multiple of `align`; returns the range's node.
   node_id allocate(std::size_t size, std::size_t align) {
-    node_id b = best_in_own_class(size, align);
-    if (b == nil) b = first_in_larger_class(size + align - 1);
+    node_id b = free_.find(
+        size, size + align - 1,
+        [&](node_id n) { return nodes_[n].size >= size + (align_up(nodes_[n].offset, align) - nodes_[n].offset); },
+        [&](node_id x, node_id y) {
+          return nodes_[x].size != nodes_[y].size ? nodes_[x].size < nodes_[y].size : nodes_[x].offset < nodes_[y].offset;
+        });
     if (b == nil) return allocate_at_top(size, align);
     unlink_free(b);
     const std::size_t start = align_up(nodes_[b].offset, align);
@@ -281,12 +289,10 @@ class segregated_fit {
       nodes_[b].size = size;
       link_free(rest);
     }
-    nodes_[b].free = false;
     return b;
   }
 
   void release(node_id b) {
-    nodes_[b].free = true;
     const node_id next = nodes_[b].next;
     if (next != nil && nodes_[next].free) {
       unlink_free(next);
@@ -312,26 +318,24 @@ class segregated_fit {
 
  private:
   static constexpr node_id nil = std::numeric_limits<node_id>::max();
-  static constexpr int sl_bits = 4;
-  static constexpr int sl_count = 1 << sl_bits;
-  static constexpr int own_class_scan = 8;
 
   struct node {
     std::size_t offset = 0, size = 0;
     node_id prev = nil, next = nil;            // address order
-    node_id free_prev = nil, free_next = nil;  // class list
+    node_id free_prev = nil, free_next = nil;  // TLSF list
     bool free = false;
   };
 
-  static void class_of(std::size_t size, int& fl, int& sl) {
-    if (size < sl_count) {
-      fl = 0;
-      sl = static_cast<int>(size);
-      return;
-    }
-    fl = 63 - __builtin_clzll(size);
-    sl = static_cast<int>((size >> (fl - sl_bits)) & (sl_count - 1));
-  }
+  /// The TLSF index reaches the nodes through the vector, which grows.
+  struct links {
+    using node = node_id;
+    static constexpr unsigned unit_shift = 0;
+    const std::vector<segregated_fit::node>* nodes = nullptr;
+    static constexpr node_id nil() noexcept { return segregated_fit::nil; }
+    std::size_t size(node_id n) const noexcept { return (*nodes)[n].size; }
+    node_id& free_prev(node_id n) const noexcept { return const_cast<node_id&>((*nodes)[n].free_prev); }
+    node_id& free_next(node_id n) const noexcept { return const_cast<node_id&>((*nodes)[n].free_next); }
+  };
 
   node_id make_node(std::size_t offset, std::size_t size) {
     node_id id;
@@ -370,71 +374,12 @@ class segregated_fit {
   }
 
   void link_free(node_id n) {
-    int fl = 0, sl = 0;
-    class_of(nodes_[n].size, fl, sl);
-    node_id& head = heads_[fl][sl];
     nodes_[n].free = true;
-    nodes_[n].free_prev = nil;
-    nodes_[n].free_next = head;
-    if (head != nil) nodes_[head].free_prev = n;
-    head = n;
-    fl_bitmap_ |= std::uint64_t{1} << fl;
-    sl_bitmap_[fl] |= 1u << sl;
+    free_.insert(n);
   }
   void unlink_free(node_id n) {
-    int fl = 0, sl = 0;
-    class_of(nodes_[n].size, fl, sl);
-    const node_id p = nodes_[n].free_prev, q = nodes_[n].free_next;
-    if (p != nil) nodes_[p].free_next = q;
-    else heads_[fl][sl] = q;
-    if (q != nil) nodes_[q].free_prev = p;
-    if (heads_[fl][sl] == nil) {
-      sl_bitmap_[fl] &= ~(1u << sl);
-      if (sl_bitmap_[fl] == 0) fl_bitmap_ &= ~(std::uint64_t{1} << fl);
-    }
-  }
-
-  /// Best fit among the first few blocks of the request's own class (which holds blocks both
-  /// smaller and larger than the request).
-  node_id best_in_own_class(std::size_t size, std::size_t align) const {
-    int fl = 0, sl = 0;
-    class_of(size, fl, sl);
-    node_id best = nil;
-    std::size_t best_size = std::numeric_limits<std::size_t>::max();
-    node_id n = heads_[fl][sl];
-    for (int i = 0; i < own_class_scan && n != nil; ++i, n = nodes_[n].free_next) {
-      const node& b = nodes_[n];
-      const std::size_t waste = align_up(b.offset, align) - b.offset;
-      if (b.size >= size + waste && b.size < best_size) {
-        best = n;
-        best_size = b.size;
-      }
-    }
-    return best;
-  }
-
-  /// A block from the first non-empty class whose every block holds `size` bytes.
-  node_id first_in_larger_class(std::size_t size) const {
-    int fl = 0, sl = 0;
-    class_of(size, fl, sl);
-    // Start at the next class: blocks in size's own class may be smaller than size.
-    if (++sl == sl_count) {
-      sl = 0;
-      if (++fl >= 64) return nil;
-    }
-    if (fl == 0 && sl < sl_count) {
-      const std::uint32_t here = sl_bitmap_[0] & (~0u << sl);
-      if (here != 0) return heads_[0][__builtin_ctz(here)];
-      fl = sl_bits;  // the small classes hold sizes below 16, i.e. below the first large class
-      sl = 0;
-    }
-    const std::uint32_t here = sl_bitmap_[fl] & (~0u << sl);
-    if (here != 0) return heads_[fl][__builtin_ctz(here)];
-    if (fl + 1 >= 64) return nil;
-    const std::uint64_t above = fl_bitmap_ & (~std::uint64_t{0} << (fl + 1));
-    if (above == 0) return nil;
-    const int f = __builtin_ctzll(above);
-    return heads_[f][__builtin_ctz(sl_bitmap_[f])];
+    nodes_[n].free = false;
+    free_.remove(n);
   }
 
   node_id allocate_at_top(std::size_t size, std::size_t align) {
@@ -459,16 +404,7 @@ class segregated_fit {
   std::vector<node_id> recycled_;
   node_id last_ = nil;  // the range ending at top_ (never free: freed ranges there go to the top)
   std::size_t top_ = 0;
-  std::uint64_t fl_bitmap_ = 0;
-  std::uint32_t sl_bitmap_[64] = {};
-  node_id heads_[64][sl_count];
-
- public:
-  segregated_fit() {
-    for (auto& row : heads_) {
-      for (auto& h : row) h = nil;
-    }
-  }
+  basic_tlsf_index<links> free_{links{&nodes_}};
 };
 
 /// Time-order sweep that replays the program through segregated_fit, larger tensors first among
