@@ -66,6 +66,8 @@ memory_plan to_plan(detail::placement::placement&& placed) {
   plan.lower_bound_bytes = placed.lower_bound;
   plan.arena_alignment = placed.max_alignment;
   plan.method = std::move(placed.method);
+  plan.proved_optimal = placed.proved_optimal;
+  plan.search_nodes = placed.search_nodes;
   return plan;
 }
 
@@ -99,10 +101,10 @@ memory_plan plan_greedy_by_size(const std::vector<tensor_lifetime>& tensors) {
 memory_plan plan_memory(const std::vector<tensor_lifetime>& tensors, const plan_options& options) {
   check_input(tensors, "plan_memory");
   detail::placement::options opts;
-  opts.search_nodes = options.search_nodes;
-  opts.search_max_tensors = options.search_max_tensors;
-  opts.max_greedy_work = options.max_greedy_work;
-  opts.max_overlapping_pairs = options.max_overlapping_pairs;
+  opts.search_work = options.search_work;
+  opts.greedy_work = options.greedy_work;
+  opts.target = options.target_bytes;
+  opts.time_limit_ms = options.time_limit_ms;
   return to_plan(detail::placement::place(to_items(tensors), opts));
 }
 

@@ -18,7 +18,7 @@ layout plan_layout(const std::vector<planned_interval>& iv) {
   }
   // Planning runs inside the call that empties the pool: the greedy portfolio, no search.
   placement::options opts;
-  opts.search_nodes = 0;
+  opts.search_work = 0;
   placement::placement placed = placement::place(items, opts);
   layout out;
   out.offsets = std::move(placed.offsets);

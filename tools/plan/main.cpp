@@ -1,14 +1,17 @@
 // unimem-plan: plans the tensors of a lifetimes CSV or an allocation trace into one arena and
 // reports the arena against the lower bound (max live bytes) and no reuse at all.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <fstream>
 #include <string>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include <unimem/planning/minimalloc_io.hpp>
 #include <unimem/planning/planner.hpp>
 
 namespace {
@@ -16,12 +19,17 @@ namespace {
 void usage(std::FILE* to) {
   std::fputs(
       "usage: unimem-plan [options] FILE...\n"
-      "  FILE                  lifetimes CSV (tensor,first_op,last_op,bytes) or allocation trace\n"
-      "                        (op,id,bytes,stream), plain or gzip; the header tells them apart\n"
+      "  FILE                  lifetimes CSV (tensor,first_op,last_op,bytes), allocation trace\n"
+      "                        (op,id,bytes,stream), plain or gzip, or MiniMalloc CSV\n"
+      "                        (id,lower,upper,size); the header tells them apart\n"
       "  --json                one JSON object per file (an array when there are several)\n"
-      "  --method M            unimem (default: greedy portfolio + search) or greedy-by-size\n"
-      "  --alignment N         align every tensor's offset to N bytes (power of two; default 1)\n"
-      "  --search-nodes N      search budget (default 200000; 0: greedy portfolio only)\n"
+      "  --method M            unimem (default) or greedy-by-size\n"
+      "  --alignment N         align every tensor's offset to N bytes (power of two; default 1,\n"
+      "                        or the file's own for MiniMalloc files)\n"
+      "  --search-work N       search budget in tensor visits (default 50000000; 0: no search)\n"
+      "  --time-limit-ms N     also stop the search after N ms (default: no limit)\n"
+      "  --target N            stop once the arena is at most N bytes (default: the lower bound;\n"
+      "                        for a MiniMalloc file named NAME.CAPACITY.csv: its capacity)\n"
       "  --offsets             also print every tensor's offset (CSV lines, or an \"offsets\" array)\n"
       "  -h, --help            this text\n",
       to);
@@ -49,12 +57,20 @@ std::size_t parse_number(const std::string& flag, const char* value) {
   return static_cast<std::size_t>(v);
 }
 
+/// MiniMalloc files are plain CSV whose header names id, lower, upper and size.
+bool is_minimalloc_file(const std::string& path) {
+  std::ifstream in(path);
+  std::string header;
+  return in && std::getline(in, header) && unimem::is_minimalloc_header(header);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   bool json = false, print_offsets = false;
   std::string method = "unimem";
-  std::size_t alignment = 1;
+  std::size_t alignment = 0;  // 0: the default (1, or the file's own)
+  std::size_t target = 0;
   unimem::plan_options options;
   std::vector<std::string> files;
   try {
@@ -68,7 +84,9 @@ int main(int argc, char** argv) {
       else if (a == "--offsets") print_offsets = true;
       else if (a == "--method") method = value();
       else if (a == "--alignment") alignment = parse_number(a, value());
-      else if (a == "--search-nodes") options.search_nodes = parse_number(a, value());
+      else if (a == "--search-work") options.search_work = parse_number(a, value());
+      else if (a == "--time-limit-ms") options.time_limit_ms = static_cast<double>(parse_number(a, value()));
+      else if (a == "--target") target = parse_number(a, value());
       else if (a == "-h" || a == "--help") {
         usage(stdout);
         return 0;
@@ -78,7 +96,7 @@ int main(int argc, char** argv) {
     if (method != "unimem" && method != "greedy-by-size") {
       throw std::invalid_argument(fmt::format("--method '{}': use unimem or greedy-by-size", method));
     }
-    if (alignment == 0 || (alignment & (alignment - 1)) != 0) {
+    if (alignment != 0 && (alignment & (alignment - 1)) != 0) {
       throw std::invalid_argument(fmt::format("--alignment {}: use a power of two", alignment));
     }
     if (files.empty()) throw std::invalid_argument("no input file");
@@ -93,8 +111,12 @@ int main(int argc, char** argv) {
   if (json && files.size() > 1) std::puts("[");
   for (const auto& file : files) {
     try {
-      auto tensors = unimem::load_tensor_lifetimes(file);
-      for (auto& t : tensors) t.alignment = alignment;
+      const bool minimalloc = is_minimalloc_file(file);
+      auto tensors = minimalloc ? unimem::load_minimalloc_csv(file) : unimem::load_tensor_lifetimes(file);
+      if (alignment != 0 || !minimalloc) {
+        for (auto& t : tensors) t.alignment = alignment != 0 ? alignment : 1;
+      }
+      options.target_bytes = target != 0 ? target : minimalloc ? unimem::minimalloc_capacity(file) : 0;
       const auto t0 = std::chrono::steady_clock::now();
       const unimem::memory_plan plan =
           method == "unimem" ? unimem::plan_memory(tensors, options) : unimem::plan_greedy_by_size(tensors);
@@ -112,15 +134,18 @@ int main(int argc, char** argv) {
         }
         std::printf(
             "%s{\"file\": \"%s\", \"tensors\": %zu, \"arena_bytes\": %zu, \"lower_bound_bytes\": %zu, "
-            "\"naive_bytes\": %zu, \"ratio\": %.6f, \"ms\": %.3f, \"method\": \"%s\", \"valid\": %s%s}\n",
+            "\"naive_bytes\": %zu, \"ratio\": %.6f, \"ms\": %.3f, \"method\": \"%s\", \"proved_optimal\": %s, "
+            "\"search_nodes\": %zu, \"target_bytes\": %zu, \"valid\": %s%s}\n",
             first_object ? "" : ",", json_escape(file).c_str(), tensors.size(), plan.arena_bytes,
-            plan.lower_bound_bytes, naive, plan.ratio(), ms, plan.method.c_str(), check ? "true" : "false",
+            plan.lower_bound_bytes, naive, plan.ratio(), ms, plan.method.c_str(), plan.proved_optimal ? "true" : "false",
+            plan.search_nodes, std::max(options.target_bytes, plan.lower_bound_bytes), check ? "true" : "false",
             offsets.c_str());
         first_object = false;
       } else {
-        std::printf("%s: %zu tensors, arena %zu B, lower bound %zu B (x%.4f), no reuse %zu B, %.3f ms, %s%s\n",
+        std::printf("%s: %zu tensors, arena %zu B, lower bound %zu B (x%.4f), no reuse %zu B, %.3f ms, %s%s%s\n",
                     file.c_str(), tensors.size(), plan.arena_bytes, plan.lower_bound_bytes, plan.ratio(), naive, ms,
-                    plan.method.c_str(), check ? "" : (", INVALID: " + check.message).c_str());
+                    plan.method.c_str(), plan.proved_optimal ? ", optimal" : "",
+                    check ? "" : (", INVALID: " + check.message).c_str());
         if (print_offsets) {
           std::puts("tensor,offset,bytes");
           for (std::size_t i = 0; i < tensors.size(); ++i) {

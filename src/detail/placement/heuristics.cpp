@@ -5,6 +5,7 @@
 #include <cstring>
 #include <numeric>
 
+#include "detail/placement/skyline.hpp"
 #include "detail/size_math.hpp"
 
 namespace unimem::detail::placement {
@@ -55,22 +56,15 @@ std::vector<std::size_t> greedy(const problem& p, const std::vector<index_t>& or
 
 
 void settle(const problem& p, std::vector<std::size_t>& off) {
+  // In order of offset, every tensor below k that k overlaps in time has been lowered already and
+  // ends at or below k, so k's floor is the skyline's maximum over k's sections.
   std::vector<index_t> order(p.n);
   std::iota(order.begin(), order.end(), index_t{0});
   radix_sort(order, [&](index_t k) { return off[k]; });
-  std::vector<char> done(p.n, 0);
-  for (std::size_t i = 0; i < order.size(); ++i) {
-    const index_t k = order[i];
-    if (i + 8 < order.size()) __builtin_prefetch(&p.adj_begin[order[i + 8]]);
-    if (i + 4 < order.size()) __builtin_prefetch(p.adj.data() + p.adj_begin[order[i + 4]]);
-    std::size_t floor = 0;
-    const index_t* nb = p.neighbours(k);
-    for (std::size_t x = 0, d = p.degree(k); x < d; ++x) {
-      const index_t j = nb[x];
-      if (done[j]) floor = std::max(floor, off[j] + p.size[j]);
-    }
-    off[k] = std::min(off[k], align_up(floor, p.align[k]));
-    done[k] = 1;
+  skyline sky(p.sections);
+  for (index_t k : order) {
+    off[k] = std::min(off[k], align_up(sky.max(p.s[k], p.e[k]), p.align[k]));
+    sky.raise(p.s[k], p.e[k], off[k] + p.size[k]);
   }
 }
 

@@ -17,7 +17,8 @@ enum class fit { best, first };
 std::vector<std::size_t> greedy(const problem& p, const std::vector<index_t>& order, fit rule);
 
 /// Lowers every tensor, in order of offset, onto the highest tensor below it that it overlaps in
-/// time (or to 0). Never raises a tensor, so the arena never grows.
+/// time (or to 0). Never raises a tensor, so the arena never grows. O(n log n) on the skyline:
+/// needs no conflict graph.
 void settle(const problem& p, std::vector<std::size_t>& off);
 
 enum class order_key { size, area, lifetime };

@@ -20,13 +20,12 @@ struct lifetime {
   std::size_t alignment = 1;
 };
 
-/// How hard the placer tries; every budget counts work, not time, so one input always gives one
-/// placement. The fields mean what unimem::plan_options documents.
+/// How hard the placer tries. The fields mean what unimem::plan_options documents.
 struct options {
-  std::size_t search_nodes = 200000;
-  std::size_t search_max_tensors = 50000;
-  std::uint64_t max_greedy_work = 2000000;
-  std::uint64_t max_overlapping_pairs = 20000000;
+  std::uint64_t search_work = 50000000;
+  std::uint64_t greedy_work = 4000000;
+  std::size_t target = 0;
+  double time_limit_ms = 0;
 };
 
 struct placement {
@@ -34,11 +33,14 @@ struct placement {
   std::size_t arena = 0;             // max over tensors of offset + bytes
   std::size_t lower_bound = 0;       // most bytes live at once
   std::size_t max_alignment = 1;     // the range's base must be aligned to this
-  std::string method;                // the placement that won
+  std::string method;                // the placement that decided the arena
+  bool proved_optimal = false;       // arena == lower bound, or a search covered everything below
+  std::size_t search_nodes = 0;      // spent
 };
 
-/// Greedy portfolio, then a bounded search when the portfolio misses the lower bound; large
-/// inputs take what fits the work budget. Deterministic.
+/// Exact reductions, exact layouts where the structure allows them, a portfolio of heuristics,
+/// then a bounded search where the arena is still above the lower bound. Deterministic unless
+/// a time limit is set.
 placement place(const std::vector<lifetime>& tensors, const options& opts = {});
 
 /// Plain greedy-by-size with best fit (Pisarchyk & Lee 2020), the baseline; builds the whole

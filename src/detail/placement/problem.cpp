@@ -21,11 +21,15 @@ problem make_problem(const std::vector<lifetime>& tensors) {
   p.align.resize(p.n);
   p.s.resize(p.n);
   p.e.resize(p.n);
+  p.first.resize(p.n);
+  p.last.resize(p.n);
   std::vector<std::size_t> starts;
   for (std::size_t k = 0; k < p.n; ++k) {
     const auto& t = tensors[ids[k]];
     p.size[k] = t.bytes;
     p.align[k] = t.alignment;
+    p.first[k] = t.first;
+    p.last[k] = t.last;
     if (starts.empty() || starts.back() != t.first) {
       starts.push_back(t.first);
       p.section_begin.push_back(static_cast<index_t>(k));
@@ -64,8 +68,20 @@ problem make_problem(const std::vector<lifetime>& tensors) {
     const std::uint64_t older_live = started_before - ended_before;
     p.overlap_pairs += starting * older_live + starting * (starting - 1) / 2;
     started_before += starting;
+    p.max_live_count = std::max<std::uint64_t>(p.max_live_count, started_before - ended_before);
   }
   return p;
+}
+
+problem make_subproblem(const problem& p, const std::vector<index_t>& members) {
+  std::vector<lifetime> items(members.size());
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    const index_t k = members[i];
+    items[i] = {p.size[k], p.first[k], p.last[k], p.align[k]};
+  }
+  problem q = make_problem(items);
+  q.max_alignment = std::max<std::size_t>(q.max_alignment, 1);
+  return q;
 }
 
 

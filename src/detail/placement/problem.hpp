@@ -60,11 +60,13 @@ struct problem {
   std::vector<std::size_t> original;  // problem index -> caller's index
   std::vector<std::size_t> size, align;
   std::vector<index_t> s, e;          // sections [s, e], inclusive
+  std::vector<std::size_t> first, last;  // the lifetimes as given (ops), for tie-breaks by width
   std::vector<index_t> section_begin; // tensors starting in section t: [section_begin[t], section_begin[t+1])
   index_t sections = 0;
   std::size_t lower_bound = 0;
   std::size_t max_alignment = 1;
   std::uint64_t overlap_pairs = 0;
+  std::uint64_t max_live_count = 0;   // most tensors live at once
   // Conflict graph (tensors that overlap in time) in CSR form; built on demand.
   std::vector<std::uint64_t> adj_begin;
   std::vector<index_t> adj;
@@ -76,6 +78,9 @@ struct problem {
 
 
 problem make_problem(const std::vector<lifetime>& tensors);
+
+/// The problem of some of p's tensors (indices into p); its `original` indexes `members`.
+problem make_subproblem(const problem& p, const std::vector<index_t>& members);
 
 /// Builds the conflict graph by a sweep over sections (two passes: degrees, then fill).
 void build_conflicts(problem& p);

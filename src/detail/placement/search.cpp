@@ -1,258 +1,307 @@
-// The canonical search: see search.hpp and docs/planning.md.
+// The decision search (see search.hpp).
 #include "detail/placement/search.hpp"
 
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <utility>
 
 #include "detail/size_math.hpp"
 
 namespace unimem::detail::placement {
 
-class canonical_search::state {
+class decision_search::state {
  public:
-  state(const problem& p, const std::vector<index_t>& branch_order)
-      : p_(p), rank_(p.n), by_rank_(branch_order), lo_(p.n, 0), placed_(p.n, 0),
-        off_(p.n, 0), padded_(p.n), rem_(p.sections, 0) {
-    for (index_t k = 0; k < p.n; ++k) {
-      padded_[k] = align_up(p.size[k], p.align[k]);
-      slack_ = std::max(slack_, padded_[k] - p.size[k]);
+  state(const problem& p, const char* ranking) : p_(p) {
+    const std::size_t n = p.n, S = p.sections;
+    padded_.resize(n);
+    for (index_t k = 0; k < n; ++k) padded_[k] = align_up(p.size[k], p.align[k]);
+    // Sections' members, for the floors of the unplaced.
+    sec_begin_.assign(S + 1, 0);
+    for (index_t k = 0; k < n; ++k) {
+      for (index_t t = p.s[k]; t <= p.e[k]; ++t) ++sec_begin_[t + 1];
     }
-    for (std::size_t r = 0; r < p.n; ++r) rank_[by_rank_[r]] = static_cast<index_t>(r);
-    leaves_ = 1;
-    while (leaves_ < p.n) leaves_ <<= 1;
-    lo_tree_.assign(2 * leaves_, infinite);
-    for (std::size_t r = 0; r < p.n; ++r) lo_tree_[leaves_ + r] = 0;
-    for (std::size_t v = leaves_ - 1; v >= 1; --v) lo_tree_[v] = std::min(lo_tree_[2 * v], lo_tree_[2 * v + 1]);
-    sec_leaves_ = 1;
-    while (sec_leaves_ < p.sections) sec_leaves_ <<= 1;
-    rem_max_.assign(2 * sec_leaves_, 0);
-    rem_add_.assign(2 * sec_leaves_, 0);
-    for (index_t k = 0; k < p.n; ++k) {
-      for (index_t t = p.s[k]; t <= p.e[k]; ++t) rem_[t] += padded_[k];
+    for (std::size_t t = 0; t < S; ++t) sec_begin_[t + 1] += sec_begin_[t];
+    sec_list_.resize(sec_begin_[S]);
+    std::vector<std::size_t> fill(sec_begin_.begin(), sec_begin_.end() - 1);
+    for (index_t k = 0; k < n; ++k) {
+      for (index_t t = p.s[k]; t <= p.e[k]; ++t) sec_list_[fill[t]++] = k;
     }
-    for (index_t t = 0; t < p.sections; ++t) rem_max_[sec_leaves_ + t] = static_cast<std::int64_t>(rem_[t]);
-    for (std::size_t v = sec_leaves_ - 1; v >= 1; --v) rem_max_[v] = std::max(rem_max_[2 * v], rem_max_[2 * v + 1]);
+    // The ranking's keys (T is recomputed for every part, from what is left to place).
+    width_.resize(n);
+    sections_.resize(n);
+    area_.resize(n);
+    key_total_.assign(n, 0);
+    for (index_t k = 0; k < n; ++k) {
+      width_[k] = p.last[k] - p.first[k] + 1;
+      sections_[k] = p.e[k] - p.s[k] + 1;
+      area_[k] = padded_[k] * width_[k];
+    }
+    for (const char* c = ranking; *c != '\0'; ++c) {
+      switch (*c) {
+        case 'W': keys_.push_back(&width_); break;
+        case 'C': keys_.push_back(&sections_); break;
+        case 'A': keys_.push_back(&area_); break;
+        case 'T': keys_.push_back(&key_total_); break;
+        case 'Z': keys_.push_back(&padded_); break;
+        default: break;
+      }
+    }
+    rank_.resize(n);
   }
 
-  /// Searches for plans with arena <= capacity, keeping the smallest; stops at `target` or when
-  /// `node_budget` placements have been tried. Returns true when a plan was found.
-  /// Resumes where the previous run stopped (the capacity only ever drops, so what was pruned
-  /// stays pruned).
-  bool run(std::size_t capacity, std::size_t target, std::size_t node_budget) {
-    capacity_ = std::min(capacity_, capacity);
-    target_ = target;
-    budget_ = node_budget;
-    found_ = false;
-    dfs();
-    return found_;
+  outcome run(std::size_t capacity, std::uint64_t work_limit, std::chrono::steady_clock::time_point deadline) {
+    const std::size_t n = p_.n, S = p_.sections;
+    capacity_ = capacity;
+    limit_ = work_limit;
+    deadline_ = deadline;
+    nodes_ = 0;
+    work_ = 0;
+    aborted_ = false;
+    placed_.assign(n, 0);
+    off_.assign(n, 0);
+    minoff_.assign(n, 0);
+    solution_.assign(n, 0);
+    top_.assign(S, 0);
+    total_.assign(S, 0);
+    cuts_.assign(S, 0);
+    seen_.assign(S, 0);
+    witness_.assign(S, 0);
+    for (index_t k = 0; k < n; ++k) {
+      for (index_t t = p_.s[k]; t <= p_.e[k]; ++t) total_[t] += padded_[k];
+      for (index_t t = p_.s[k]; t < p_.e[k]; ++t) ++cuts_[t];
+    }
+    for (std::size_t t = 0; t < S; ++t) {
+      if (total_[t] > capacity) return outcome::infeasible;
+    }
+    std::vector<index_t> all(n);
+    for (index_t k = 0; k < n; ++k) all[k] = k;
+    const int r = solve_parts(all, 0, static_cast<index_t>(S - 1));
+    return r == found ? outcome::found : r == aborted ? outcome::aborted : outcome::infeasible;
   }
 
-  const std::vector<std::size_t>& best() const { return best_off_; }
-  std::size_t best_arena() const { return best_arena_; }
+  const std::vector<std::size_t>& offsets() const { return solution_; }
   std::size_t nodes() const { return nodes_; }
-  /// True when the whole canonical space has been searched: no plan below the capacity exists.
-  bool finished() const { return started_ && stack_.empty(); }
+  std::uint64_t work() const { return work_; }
 
  private:
-  static constexpr std::size_t infinite = std::numeric_limits<std::size_t>::max();
+  static constexpr int found = 0, not_found = 1, aborted = 2;
+  static constexpr std::size_t none = std::numeric_limits<std::size_t>::max();
 
-  struct undo_entry {
-    enum kind_t : std::uint8_t { lo, tree } kind;
+  struct change {
     index_t index;
-    std::size_t value;
+    std::size_t old;
   };
 
-  struct frame {
-    std::size_t level;
-    std::size_t next_rank;      // branch candidates are tried in rank order
-    std::size_t undo_mark;      // undo log size before the current child's placement
-    std::size_t arena;          // arena of the placed tensors at this node
-    std::vector<index_t> slept; // tensors this frame put to sleep
-    index_t child = 0;
-    bool child_active = false;
-  };
-
-  void set_tree(index_t k, std::size_t v, bool log) {
-    std::size_t leaf = leaves_ + rank_[k];
-    if (log) undo_.push_back({undo_entry::tree, k, lo_tree_[leaf]});
-    lo_tree_[leaf] = v;
-    for (leaf >>= 1; leaf >= 1; leaf >>= 1) lo_tree_[leaf] = std::min(lo_tree_[2 * leaf], lo_tree_[2 * leaf + 1]);
-  }
-
-  /// First rank >= from whose tree value is <= level, or n.
-  std::size_t find_at_level(std::size_t from, std::size_t level) const {
-    if (from >= p_.n) return p_.n;
-    // Walk up from the leaf, then down into the first subtree that has a value <= level.
-    std::size_t v = leaves_ + from;
-    if (lo_tree_[v] <= level) return from;
-    while (true) {
-      // Move to the next subtree to the right.
-      while (v & 1) {
-        v >>= 1;
-        if (v == 0) return p_.n;
+  /// Splits [a, b] at the boundaries no unplaced tensor crosses and solves each side.
+  int solve_parts(const std::vector<index_t>& part, index_t a, index_t b) {
+    index_t lo = a;
+    for (index_t t = a; t <= b; ++t) {
+      if (t == b || cuts_[t] == 0) {
+        std::vector<index_t> sub;
+        for (index_t k : part) {
+          if (!placed_[k] && p_.s[k] >= lo && p_.e[k] <= t) sub.push_back(k);
+        }
+        if (!sub.empty()) {
+          // Ranks are per part (MiniMalloc re-ranks every part it solves): save the part's.
+          const std::size_t mark = rank_log_.size();
+          for (index_t k : sub) rank_log_.push_back(rank_[k]);
+          rank(sub);
+          const int r = search(sub, lo, t, 0, 0);
+          for (std::size_t i = 0; i < sub.size(); ++i) rank_[sub[i]] = rank_log_[mark + i];
+          rank_log_.resize(mark);
+          if (r != found) return r;
+        }
+        lo = t + 1;
       }
-      ++v;
-      if (lo_tree_[v] <= level) break;
     }
-    while (v < leaves_) v = lo_tree_[2 * v] <= level ? 2 * v : 2 * v + 1;
-    return std::min(v - leaves_, p_.n);
+    return found;
   }
 
-  void rem_add(std::size_t v, std::size_t l, std::size_t r, index_t a, index_t b, std::int64_t d) {
-    if (b < l || r < a) return;
-    if (a <= l && r <= b) {
-      rem_max_[v] += d;
-      rem_add_[v] += d;
-      return;
+  /// Ranks the tensors of a part by the ranking's keys, larger first, ties in problem order.
+  void rank(std::vector<index_t> part) {
+    for (index_t k : part) {
+      std::size_t most = 0;
+      for (index_t t = p_.s[k]; t <= p_.e[k]; ++t) most = std::max(most, total_[t]);
+      key_total_[k] = most;
     }
-    const std::size_t m = (l + r) / 2;
-    rem_add(2 * v, l, m, a, b, d);
-    rem_add(2 * v + 1, m + 1, r, a, b, d);
-    rem_max_[v] = std::max(rem_max_[2 * v], rem_max_[2 * v + 1]) + rem_add_[v];
+    std::sort(part.begin(), part.end(), [&](index_t x, index_t y) {
+      for (const auto* key : keys_) {
+        if ((*key)[x] != (*key)[y]) return (*key)[x] > (*key)[y];
+      }
+      return x < y;
+    });
+    for (index_t r = 0; r < part.size(); ++r) rank_[part[r]] = r;
   }
 
-  std::size_t rem_global_max() const { return static_cast<std::size_t>(std::max<std::int64_t>(rem_max_[1], 0)); }
+  int search(const std::vector<index_t>& part, index_t a, index_t b, std::size_t min_offset, index_t min_rank) {
+    ++nodes_;
+    work_ += 2 * part.size();
+    if (work_ > limit_ || ((nodes_ & 255) == 0 && std::chrono::steady_clock::now() > deadline_)) {
+      aborted_ = true;
+      return aborted;
+    }
+    struct candidate {
+      std::size_t offset;
+      index_t rank, k;
+      bool operator<(const candidate& o) const { return offset != o.offset ? offset < o.offset : rank < o.rank; }
+    };
+    std::size_t min_height = none;
+    bool any = false;
+    for (index_t k : part) {
+      if (placed_[k]) continue;
+      any = true;
+      min_height = std::min(min_height, minoff_[k] + padded_[k]);
+    }
+    if (!any) {
+      for (index_t k : part) solution_[k] = off_[k];
+      return found;
+    }
+    // Candidates: canonical (nondecreasing offsets, equal offsets in rank order) and not
+    // dominated (below the lowest end some unplaced tensor is sure to reach: a tensor at or
+    // above it would leave a gap that tensor fits).
+    std::vector<candidate> order;
+    for (index_t k : part) {
+      if (placed_[k] || minoff_[k] >= min_height) continue;
+      if (minoff_[k] < min_offset || (minoff_[k] == min_offset && rank_[k] < min_rank)) continue;
+      order.push_back({minoff_[k], rank_[k], k});
+    }
+    std::sort(order.begin(), order.end());
+    for (const auto& [offset, rank, k] : order) {
+      const std::size_t m_min = minoff_log_.size(), m_top = top_log_.size();
+      work_ += 2 * (p_.degree(k) + (p_.e[k] - p_.s[k] + 1)) + (b - a + 1);
+      const bool hat = place(k, offset);
+      int r = not_found;
+      if (feasible(a, b, k, offset)) r = descend(part, a, b, k, offset);
+      unplace(k, m_min, m_top);
+      if (r != not_found) return r;
+      // k constrains nothing: placing it first loses no layout, so if that failed, all do.
+      if (!hat) break;
+    }
+    return not_found;
+  }
 
-  /// Places k at `level`; false (with the state partly changed, undo to the mark) when the bound
-  /// says no plan within capacity follows.
-  bool place(index_t k, std::size_t level) {
-    // Bounds use sizes padded to the tensor's alignment, so that with one alignment for all the
-    // search is exact; `slack_` allows for the padding of whichever tensor ends up on top.
-    const std::size_t end = level + padded_[k];
+  int descend(const std::vector<index_t>& part, index_t a, index_t b, index_t k, std::size_t offset) {
+    bool cut = false;
+    for (index_t t = std::max(a, p_.s[k]); t < std::min(b, p_.e[k]); ++t) cut = cut || cuts_[t] == 0;
+    if (!cut) return search(part, a, b, offset, rank_[k]);
+    for (index_t j : part) {
+      if (placed_[j]) solution_[j] = off_[j];
+    }
+    return solve_parts(part, a, b);
+  }
+
+  /// Returns false when no unplaced tensor overlaps k ("hatless": nothing can go on top).
+  bool place(index_t k, std::size_t offset) {
     placed_[k] = 1;
-    off_[k] = level;
-    set_tree(k, infinite, true);
-    rem_add(1, 0, sec_leaves_ - 1, p_.s[k], p_.e[k], -static_cast<std::int64_t>(padded_[k]));
-    bool ok = level + p_.size[k] <= capacity_;
-    for (index_t t = p_.s[k]; t <= p_.e[k]; ++t) {
-      // The tensors still to place at t go above this one: it tops the placed ones there.
-      rem_[t] -= padded_[k];
-      if (end + rem_[t] > capacity_ + slack_) ok = false;
-    }
-    if (!ok) return false;
+    off_[k] = offset;
+    const std::size_t end = offset + padded_[k];
+    bool hat = false;
+    raised_.clear();
     const index_t* nb = p_.neighbours(k);
     for (std::size_t x = 0, d = p_.degree(k); x < d; ++x) {
       const index_t j = nb[x];
       if (placed_[j]) continue;
+      hat = true;
       const std::size_t raised = align_up(end, p_.align[j]);
-      if (raised > lo_[j]) {
-        undo_.push_back({undo_entry::lo, j, lo_[j]});
-        lo_[j] = raised;
-        if (raised + p_.size[j] > capacity_) return false;
-        set_tree(j, raised, true);  // also wakes a tensor asleep at a lower level
+      if (raised > minoff_[j]) {
+        minoff_log_.push_back({j, minoff_[j]});
+        minoff_[j] = raised;
+        raised_.push_back(j);
       }
     }
-    return level + rem_global_max() <= capacity_ + slack_;
+    for (index_t t = p_.s[k]; t <= p_.e[k]; ++t) {
+      top_log_.push_back({t, top_[t]});
+      top_[t] = end;
+      total_[t] -= padded_[k];
+    }
+    for (index_t t = p_.s[k]; t < p_.e[k]; ++t) --cuts_[t];
+    return hat;
   }
 
-  void undo_to(std::size_t mark, index_t k) {
-    while (undo_.size() > mark) {
-      const undo_entry u = undo_.back();
-      undo_.pop_back();
-      switch (u.kind) {
-        case undo_entry::lo: lo_[u.index] = u.value; break;
-        case undo_entry::tree: set_tree(u.index, u.value, false); break;
-      }
-    }
-    for (index_t t = p_.s[k]; t <= p_.e[k]; ++t) rem_[t] += padded_[k];
-    rem_add(1, 0, sec_leaves_ - 1, p_.s[k], p_.e[k], static_cast<std::int64_t>(padded_[k]));
+  void unplace(index_t k, std::size_t m_min, std::size_t m_top) {
+    for (index_t t = p_.s[k]; t < p_.e[k]; ++t) ++cuts_[t];
+    for (index_t t = p_.s[k]; t <= p_.e[k]; ++t) total_[t] += padded_[k];
+    undo(top_log_, top_, m_top);
+    undo(minoff_log_, minoff_, m_min);
     placed_[k] = 0;
   }
 
-  /// Tensors asleep at `level` in frames of that level must have been raised before the search
-  /// moves above it; otherwise they could never be placed.
-  bool sleepers_raised(std::size_t level) const {
-    for (auto f = stack_.rbegin(); f != stack_.rend() && f->level == level; ++f) {
-      for (index_t k : f->slept) {
-        if (lo_[k] <= level) return false;
-      }
+  static void undo(std::vector<change>& log, std::vector<std::size_t>& values, std::size_t mark) {
+    while (log.size() > mark) {
+      values[log.back().index] = log.back().old;
+      log.pop_back();
+    }
+  }
+
+  /// Every section of the part can still hold what remains to place there: above the current
+  /// offset, above what is placed there, and above the lowest offset any of its unplaced tensors
+  /// can take. The parent node passed this check, so beyond the offset only the sections of k
+  /// and of the tensors k raised can fail.
+  bool feasible(index_t a, index_t b, index_t k, std::size_t offset) {
+    std::size_t most = 0;
+    for (index_t t = a; t <= b; ++t) most = std::max(most, total_[t]);
+    if (offset + most > capacity_) return false;
+    ++stamp_;
+    if (!sections_hold(k, a, b)) return false;
+    for (index_t j : raised_) {
+      if (!sections_hold(j, a, b)) return false;
     }
     return true;
   }
 
-  void record(std::size_t arena) {
-    best_arena_ = arena;
-    best_off_ = off_;
-    found_ = true;
-    capacity_ = arena - 1;  // from now on only strictly better plans count
-  }
-
-  void dfs() {
-    if (!started_) {
-      started_ = true;
-      stack_.push_back(frame{lo_tree_[1], 0, 0, 0, {}, 0, false});
+  bool sections_hold(index_t j, index_t a, index_t b) {
+    for (index_t t = std::max(a, p_.s[j]), last = std::min(b, p_.e[j]); t <= last; ++t) {
+      if (seen_[t] == stamp_ || total_[t] == 0) continue;
+      seen_[t] = stamp_;
+      const std::size_t room = capacity_ - total_[t];  // the floor may be at most this
+      if (top_[t] > room) return false;
+      // Some unplaced tensor of the section must fit at or below room; start from the last one
+      // found (usually still good).
+      const std::size_t begin = sec_begin_[t], count = sec_begin_[t + 1] - begin;
+      std::size_t& w = witness_[t];
+      bool low_enough = false;
+      for (std::size_t i = 0; i < count && !low_enough; ++i, w = w + 1 == count ? 0 : w + 1) {
+        const index_t u = sec_list_[begin + w];
+        ++work_;
+        low_enough = !placed_[u] && minoff_[u] <= room;
+        if (low_enough) break;
+      }
+      if (!low_enough) return false;
     }
-    while (!stack_.empty()) {
-      // Stopping here leaves the state consistent, so the next run() resumes exactly here.
-      if (nodes_ >= budget_ || (found_ && best_arena_ <= target_)) return;
-      frame& f = stack_.back();
-      if (f.child_active) {
-        // Back from the child's subtree (or a failed placement): every plan with the child at
-        // this level has been seen, so it sleeps here for the remaining siblings.
-        undo_to(f.undo_mark, f.child);
-        --placed_count_;
-        f.child_active = false;
-        f.slept.push_back(f.child);
-        set_tree(f.child, infinite, false);
-      }
-      const std::size_t r = find_at_level(f.next_rank, f.level);
-      if (r >= p_.n) {
-        for (index_t k : f.slept) set_tree(k, lo_[k], false);
-        stack_.pop_back();
-        continue;
-      }
-      f.next_rank = r + 1;
-      const index_t k = by_rank_[r];
-      ++nodes_;
-      f.undo_mark = undo_.size();
-      f.child = k;
-      f.child_active = true;
-      ++placed_count_;
-      if (!place(k, f.level)) continue;
-      const std::size_t arena = std::max(f.arena, f.level + p_.size[k]);
-      if (arena > capacity_) continue;  // the capacity dropped since this path was built
-      if (placed_count_ == p_.n) {
-        record(arena);
-        continue;
-      }
-      const std::size_t next_level = lo_tree_[1];
-      if (next_level == infinite) continue;  // only sleepers are left at this level: dead end
-      if (next_level > f.level && !sleepers_raised(f.level)) continue;
-      stack_.push_back(frame{next_level, 0, 0, arena, {}, 0, false});
-    }
+    return true;
   }
 
   const problem& p_;
-  std::vector<index_t> rank_;
-  std::vector<index_t> by_rank_;
-  std::vector<std::size_t> lo_;
+  std::vector<std::size_t> padded_;
+  std::vector<std::size_t> sec_begin_;
+  std::vector<index_t> sec_list_;
+  std::vector<index_t> rank_, rank_log_;
+  std::vector<std::size_t> width_, sections_, area_, key_total_;
+  std::vector<const std::vector<std::size_t>*> keys_;
   std::vector<char> placed_;
-  std::vector<std::size_t> off_;
-  std::vector<std::size_t> padded_, rem_;
-  std::size_t slack_ = 0;
-  std::size_t leaves_ = 1, sec_leaves_ = 1;
-  std::vector<std::size_t> lo_tree_;
-  std::vector<std::int64_t> rem_max_, rem_add_;
-  std::vector<undo_entry> undo_;
-  std::vector<frame> stack_;
-  std::size_t placed_count_ = 0;
-  std::size_t capacity_ = infinite, target_ = 0, budget_ = 0, nodes_ = 0;
-  bool found_ = false, started_ = false;
-  std::size_t best_arena_ = 0;
-  std::vector<std::size_t> best_off_;
+  std::vector<std::size_t> off_, minoff_, solution_, top_, total_;
+  std::vector<std::uint32_t> cuts_;
+  std::vector<change> minoff_log_, top_log_;
+  std::vector<index_t> raised_;          // tensors whose lowest offset the last placement raised
+  std::vector<std::uint64_t> seen_;      // per section: stamp_ when checked in this feasible()
+  std::vector<std::size_t> witness_;     // per section: where a low enough tensor was last found
+  std::uint64_t stamp_ = 0;
+  std::size_t capacity_ = 0, nodes_ = 0;
+  std::uint64_t limit_ = 0, work_ = 0;
+  std::chrono::steady_clock::time_point deadline_;
+  bool aborted_ = false;
 };
 
-
-canonical_search::canonical_search(const problem& p, const std::vector<index_t>& branch_order)
-    : s_(std::make_unique<state>(p, branch_order)) {}
-canonical_search::~canonical_search() = default;
-bool canonical_search::run(std::size_t capacity, std::size_t target, std::size_t node_budget) {
-  return s_->run(capacity, target, node_budget);
+decision_search::decision_search(const problem& p, const char* ranking)
+    : s_(std::make_unique<state>(p, ranking)) {}
+decision_search::~decision_search() = default;
+decision_search::outcome decision_search::run(std::size_t capacity, std::uint64_t work_limit,
+                                              std::chrono::steady_clock::time_point deadline) {
+  return s_->run(capacity, work_limit, deadline);
 }
-const std::vector<std::size_t>& canonical_search::best() const { return s_->best(); }
-std::size_t canonical_search::best_arena() const { return s_->best_arena(); }
-std::size_t canonical_search::nodes() const { return s_->nodes(); }
-bool canonical_search::finished() const { return s_->finished(); }
+const std::vector<std::size_t>& decision_search::offsets() const { return s_->offsets(); }
+std::size_t decision_search::nodes() const { return s_->nodes(); }
+std::uint64_t decision_search::work() const { return s_->work(); }
 
 }  // namespace unimem::detail::placement

@@ -1,8 +1,21 @@
-// Internal: bounded branch-and-bound over settled placements (after Moffitt, "MiniMalloc",
-// ASPLOS 2023). Not installed.
+// Internal: the exact search, a decision procedure "is there a layout within capacity C?" in
+// the manner of Moffitt's MiniMalloc (ASPLOS 2023). Not installed.
+//
+// It builds canonical layouts only: tensors placed at nondecreasing offsets, each at its lowest
+// feasible offset (the top of its placed time-neighbours), tensors at one offset in the order of
+// a static ranking, and never a tensor at or above the lowest end any unplaced tensor could
+// reach (that would leave a gap it could fill: a dominated layout). Pruning: in every section,
+// the bytes still to place there go above the section's floor (the top of what is placed there,
+// or the lowest offset any unplaced tensor of the section can take, and at least the current
+// offset), so floor + remaining <= C. When no unplaced tensor crosses a section boundary any
+// more, the two sides are searched independently: a failure on one side fails the node without
+// trying combinations. Sizes are padded to alignments, which keeps it exact when all tensors
+// share one alignment and a (valid) heuristic otherwise.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -10,39 +23,31 @@
 
 namespace unimem::detail::placement {
 
-// Any plan can be "settled" (see settle()) without growing; in a settled plan sorted by offset,
-// each tensor's offset is the highest end among the tensors it overlaps that come before it. The
-// search builds plans in that form, tensor by tensor at nondecreasing offsets, each on top of its
-// already placed time-neighbours (its "level" lo). At each node only tensors at the lowest level
-// L are candidates (MiniMalloc's canonical order); the test suite checks against brute force on
-// thousands of small instances that this loses no optimum. Placing a then b at the same level
-// when they do not overlap in time gives the same state as b then a, so once a branch has been
-// explored its tensor "sleeps" at that level (a sleep set) for its siblings and their subtrees;
-// a sleeper must have been raised above L before the search moves above L.
-//
-// Pruning with capacity C: at section t, rem[t] bytes of unplaced tensors live there all go above
-// the tensor just placed (when it covers t) and above L, so end + rem[t] <= C at the sections the
-// new tensor covers, and L + max_t rem[t] <= C everywhere; and every tensor must fit above its own
-// level. Sizes are padded to each tensor's alignment, which keeps the search exact when all
-// tensors share one alignment and makes it a heuristic (still valid) when they differ.
-class canonical_search {
+
+class decision_search {
  public:
-  canonical_search(const problem& p, const std::vector<index_t>& branch_order);
-  ~canonical_search();
-  canonical_search(const canonical_search&) = delete;
-  canonical_search& operator=(const canonical_search&) = delete;
+  enum class outcome { found, infeasible, aborted };
 
-  /// Searches for plans with arena <= capacity, keeping the smallest; stops at `target` or when
-  /// `node_budget` placements have been tried. Returns true when a plan was found.
-  /// Resumes where the previous run stopped (the capacity only ever drops, so what was pruned
-  /// stays pruned).
-  bool run(std::size_t capacity, std::size_t target, std::size_t node_budget);
+  /// `p` needs its conflict graph (build_conflicts). `ranking` orders tensors placed at one
+  /// offset (MiniMalloc's static preordering): keys compared in turn, larger first, one letter
+  /// each: W lifetime in ops, C lifetime in sections, A bytes x ops, T the most bytes live in
+  /// any section of the tensor, Z bytes.
+  decision_search(const problem& p, const char* ranking);
+  ~decision_search();
+  decision_search(const decision_search&) = delete;
+  decision_search& operator=(const decision_search&) = delete;
 
-  const std::vector<std::size_t>& best() const;
-  std::size_t best_arena() const;
+  /// Looks for a layout within `capacity`, from scratch, stopping after `work_limit` units of
+  /// work (tensors visited: a node costs its part's tensors, a placement tried its neighbours
+  /// and twice the part's sections) or at `deadline`. `infeasible` is a proof: the whole
+  /// canonical space was searched.
+  outcome run(std::size_t capacity, std::uint64_t work_limit, std::chrono::steady_clock::time_point deadline);
+
+  /// The layout of the last `found` run.
+  const std::vector<std::size_t>& offsets() const;
+  /// Nodes (placements descended into) and work of the last run.
   std::size_t nodes() const;
-  /// True when the whole canonical space has been searched: no plan below the capacity exists.
-  bool finished() const;
+  std::uint64_t work() const;
 
  private:
   class state;

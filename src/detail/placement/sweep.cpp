@@ -1,12 +1,10 @@
-// Placements without a conflict graph: a time sweep through a TLSF allocator over offsets, and
-// greedy placement of the largest tensors with the rest on a skyline.
+// The time sweep: the program replayed through a TLSF allocator over offsets (see sweep.hpp).
 #include "detail/placement/sweep.hpp"
 
 #include <algorithm>
 #include <limits>
 #include <numeric>
 
-#include "detail/placement/heuristics.hpp"
 #include "detail/size_math.hpp"
 #include "detail/tlsf_index.hpp"
 
@@ -166,48 +164,6 @@ class segregated_fit {
 };
 
 
-/// Range "raise to at least v" and range maximum over sections: a bottom-up segment tree whose
-/// tags are never pushed down (max is idempotent), so both operations are two walks to the root.
-class skyline {
- public:
-  explicit skyline(std::size_t n) {
-    while (leaves_ < n) leaves_ <<= 1;
-    max_.assign(2 * leaves_, 0);
-    tag_.assign(2 * leaves_, 0);
-  }
-
-  void raise(index_t a, index_t b, std::size_t v) {
-    for (std::size_t l = a + leaves_, r = b + leaves_ + 1; l < r; l >>= 1, r >>= 1) {
-      if (l & 1) apply(l++, v);
-      if (r & 1) apply(--r, v);
-    }
-    pull(a + leaves_);
-    pull(b + leaves_);
-  }
-
-  std::size_t max(index_t a, index_t b) const {
-    std::size_t m = 0;
-    for (std::size_t l = a + leaves_, r = b + leaves_ + 1; l < r; l >>= 1, r >>= 1) {
-      if (l & 1) m = std::max(m, max_[l++]);
-      if (r & 1) m = std::max(m, max_[--r]);
-    }
-    // Every node above a chosen one that reaches outside [a, b] holds leaf a or leaf b.
-    for (std::size_t v = (a + leaves_) >> 1; v >= 1; v >>= 1) m = std::max(m, tag_[v]);
-    for (std::size_t v = (b + leaves_) >> 1; v >= 1; v >>= 1) m = std::max(m, tag_[v]);
-    return m;
-  }
-
- private:
-  void apply(std::size_t v, std::size_t val) {
-    max_[v] = std::max(max_[v], val);
-    tag_[v] = std::max(tag_[v], val);
-  }
-  void pull(std::size_t leaf) {
-    for (std::size_t v = leaf >> 1; v >= 1; v >>= 1) max_[v] = std::max({max_[2 * v], max_[2 * v + 1], tag_[v]});
-  }
-  std::size_t leaves_ = 1;
-  std::vector<std::size_t> max_, tag_;
-};
 
 
 }  // namespace
@@ -228,70 +184,6 @@ std::vector<std::size_t> sweep_best_fit(const problem& p) {
     while (freed < by_end.size() && p.e[by_end[freed]] < p.s[k]) heap.release(node[by_end[freed++]]);
     node[k] = heap.allocate(p.size[k], p.align[k]);
     off[k] = heap.offset(node[k]);  // read now: a released node is reused
-  }
-  return off;
-}
-
-
-/// For inputs too large for one greedy run within `budget`: greedy-by-size (and settling) for
-/// the largest tensors, as many as keep their own conflict graph within the budget, then every
-/// other tensor, largest first, on top of the skyline of what is placed during its lifetime.
-/// The small tensors reuse no holes, but they are small; the large ones, which decide the arena,
-/// get the full treatment.
-std::vector<std::size_t> greedy_on_largest(const std::vector<lifetime>& tensors, const problem& p,
-                                           const std::vector<index_t>& by_size, std::uint64_t budget) {
-  // The largest m whose greedy run and settling pass, each m + 2 x (pairs among the m largest),
-  // fit the budget. Adding tensors largest first, the pairs a newcomer [s, e] makes are the
-  // added tensors starting at or before e minus those ending before s (Fenwick trees on sections).
-  std::vector<std::uint32_t> starts_at(p.sections + 1, 0), ends_at(p.sections + 1, 0);
-  auto add = [](std::vector<std::uint32_t>& tree, std::size_t i) {
-    for (++i; i < tree.size(); i += i & (~i + 1)) ++tree[i];
-  };
-  auto prefix = [](const std::vector<std::uint32_t>& tree, std::size_t i) {  // entries at < i
-    std::uint64_t sum = 0;
-    for (; i > 0; i -= i & (~i + 1)) sum += tree[i];
-    return sum;
-  };
-  std::uint64_t pairs = 0;
-  std::size_t lo = 0;
-  for (; lo < p.n; ++lo) {
-    const index_t k = by_size[lo];
-    const std::uint64_t more = prefix(starts_at, p.e[k] + 1) - prefix(ends_at, p.s[k]);
-    if (2 * (lo + 1 + 2 * (pairs + more)) > budget) break;
-    pairs += more;
-    add(starts_at, p.s[k]);
-    add(ends_at, p.e[k]);
-  }
-  const std::size_t m = lo;
-
-  std::vector<std::size_t> off(p.n, 0);
-  skyline sky(p.sections);
-  if (m > 0) {
-    std::vector<lifetime> largest;
-    largest.reserve(m);
-    for (std::size_t r = 0; r < m; ++r) largest.push_back(tensors[p.original[by_size[r]]]);
-    problem q = make_problem(largest);
-    build_conflicts(q);
-    std::vector<std::size_t> qoff = greedy(q, order_by(q, order_key::size), fit::best);
-    settle(q, qoff);
-    for (index_t i = 0; i < q.n; ++i) {
-      const index_t k = by_size[q.original[i]];
-      off[k] = qoff[i];
-      sky.raise(p.s[k], p.e[k], off[k] + p.size[k]);
-    }
-  }
-  for (std::size_t r = m; r < p.n; ++r) {
-    const index_t k = by_size[r];
-    if (r + 8 < p.n) {  // random order over the arrays: fetch ahead
-      const index_t ahead = by_size[r + 8];
-      __builtin_prefetch(&p.s[ahead]);
-      __builtin_prefetch(&p.e[ahead]);
-      __builtin_prefetch(&p.size[ahead]);
-      __builtin_prefetch(&p.align[ahead]);
-      __builtin_prefetch(&off[ahead], 1);
-    }
-    off[k] = align_up(sky.max(p.s[k], p.e[k]), p.align[k]);
-    sky.raise(p.s[k], p.e[k], off[k] + p.size[k]);
   }
   return off;
 }
