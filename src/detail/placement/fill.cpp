@@ -39,9 +39,8 @@ class runs {
   void raise(std::size_t run, std::size_t a, std::size_t b, std::size_t h) {
     const std::size_t run_end = end_[run], run_h = height_[run];
     std::size_t mid = run;
-    if (a > run) {  // the part before keeps its height
+    if (a > run) {  // the part before keeps its height and its first section: its heap entry holds
       end_[run] = a - 1;
-      touch(run);
       link_after(run, a);
       mid = a;
     }
@@ -65,8 +64,8 @@ class runs {
 
  private:
   struct entry {
-    std::size_t height, first;
-    std::uint32_t stamp;
+    std::size_t height;
+    std::uint32_t first, stamp;
     bool operator<(const entry& o) const { return height != o.height ? height > o.height : first > o.first; }
   };
 
@@ -86,7 +85,7 @@ class runs {
     ++stamp_[run];
     push(run);
   }
-  void push(std::size_t run) { heap_.push({height_[run], run, stamp_[run]}); }
+  void push(std::size_t run) { heap_.push({height_[run], static_cast<std::uint32_t>(run), stamp_[run]}); }
 
   std::vector<std::size_t> end_, height_, prev_, next_;
   std::vector<std::uint32_t> stamp_;
@@ -94,40 +93,49 @@ class runs {
 };
 
 /// Over positions of the fill order: the last section of each unplaced tensor (placed: none),
-/// and the first position from a point on whose value is at most a bound.
+/// and the first position in a range whose value is at most a bound.
 class last_section_tree {
  public:
   explicit last_section_tree(const std::vector<index_t>& values) {
     while (leaves_ < values.size()) leaves_ <<= 1;
-    min_.assign(2 * leaves_, none);
-    for (std::size_t i = 0; i < values.size(); ++i) min_[leaves_ + i] = values[i];
+    min_.assign(2 * leaves_, empty);
+    std::copy(values.begin(), values.end(), min_.begin() + static_cast<std::ptrdiff_t>(leaves_));
     for (std::size_t v = leaves_ - 1; v >= 1; --v) min_[v] = std::min(min_[2 * v], min_[2 * v + 1]);
   }
   void erase(std::size_t i) {
     std::size_t v = leaves_ + i;
-    min_[v] = none;
-    for (v >>= 1; v >= 1; v >>= 1) min_[v] = std::min(min_[2 * v], min_[2 * v + 1]);
+    min_[v] = empty;
+    for (v >>= 1; v >= 1 && min_[v] != std::min(min_[2 * v], min_[2 * v + 1]); v >>= 1) {
+      min_[v] = std::min(min_[2 * v], min_[2 * v + 1]);
+    }
   }
-  /// First position >= from with value <= bound, or none.
-  std::size_t first_at_most(std::size_t from, std::size_t bound) const {
+  /// First position in [from, to) with value <= bound, or none.
+  std::size_t first_at_most(std::size_t from, std::size_t to, index_t bound) const {
+    if (from >= to) return none;
     std::size_t v = leaves_ + from;
-    if (from >= leaves_) return none;
     if (min_[v] <= bound) return from;
+    // Climb to the next subtree on the right that holds a small enough value, unless that
+    // subtree starts at or beyond `to`.
+    std::size_t width = 1;
     while (true) {
       while (v & 1) {
         v >>= 1;
+        width <<= 1;
         if (v <= 1) return none;
       }
       ++v;
+      if ((v * width) - leaves_ >= to) return none;
       if (min_[v] <= bound) break;
     }
     while (v < leaves_) v = min_[2 * v] <= bound ? 2 * v : 2 * v + 1;
-    return v - leaves_;
+    const std::size_t i = v - leaves_;
+    return i < to ? i : none;
   }
 
  private:
+  static constexpr index_t empty = ~index_t{0};
   std::size_t leaves_ = 1;
-  std::vector<std::size_t> min_;
+  std::vector<index_t> min_;
 };
 
 }  // namespace
@@ -147,8 +155,10 @@ std::vector<std::size_t> bottom_left_fill(const problem& p) {
   runs sky(p.sections);
   for (std::size_t left = p.n; left > 0;) {
     const std::size_t l = sky.lowest(), r = sky.last(l), h = sky.height(l);
-    const std::size_t i = unplaced_tree.first_at_most(p.section_begin[l], r);
-    if (i != none && p.s[order[i]] <= r) {
+    // The fill order groups tensors by first section, so positions up to the group of r hold
+    // exactly the tensors that start inside the valley.
+    const std::size_t i = unplaced_tree.first_at_most(p.section_begin[l], p.section_begin[r + 1], static_cast<index_t>(r));
+    if (i != none) {
       const index_t k = order[i];
       off[k] = align_up(h, p.align[k]);
       sky.raise(l, p.s[k], p.e[k], off[k] + p.size[k]);

@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <unordered_map>
 
 #include "detail/size_math.hpp"
 
@@ -14,7 +13,7 @@ class recombiner {
  public:
   explicit recombiner(const problem& p)
       : p_(p), parent_(p.n), offset_(p.n, 0), size_(p.size), align_(p.align), s_(p.s), e_(p.e),
-        first_(p.first), last_(p.last), alive_(p.n, 1) {
+        first_(p.first), last_(p.last), alive_(p.n, 1), ends_(p.n, p.sections), starts_(p.n, p.sections) {
     for (index_t k = 0; k < p.n; ++k) parent_[k] = k;
   }
 
@@ -45,46 +44,66 @@ class recombiner {
   }
 
  private:
-  /// How many rectangles of one size (and alignment) end, or start, at one section, and the sum
-  /// of their ids: the id when there is exactly one.
-  struct bucket {
-    std::uint32_t count = 0;
-    std::uint64_t sum = 0;
-  };
-  struct key_hash {
-    std::size_t operator()(const std::pair<std::uint64_t, std::uint64_t>& k) const noexcept {
-      return static_cast<std::size_t>((k.first * 0x9E3779B97F4A7C15ull) ^ (k.second + 0x632BE59BD9B4E019ull + (k.first << 6)));
-    }
-  };
-  using bucket_map = std::unordered_map<std::pair<std::uint64_t, std::uint64_t>, bucket, key_hash>;
+  static constexpr index_t nil = ~index_t{0};
+  // Rules look at most this many rectangles ending (starting) at one section: where more meet,
+  // the structure is not a layout by levels and the scans would cost too much.
+  static constexpr int scan_limit = 256;
 
-  std::pair<std::uint64_t, std::uint64_t> key(index_t section, index_t k) const {
-    return {(std::uint64_t{section} << 8) | static_cast<std::uint64_t>(__builtin_ctzll(align_[k])), size_[k]};
+  /// The alive rectangles ending (or starting) at each section, as intrusive lists.
+  struct lists {
+    lists(std::size_t n, std::size_t sections) : head(sections, nil), next(n, nil), prev(n, nil), count(sections, 0) {}
+    void add(index_t k, index_t t) {
+      next[k] = head[t];
+      prev[k] = nil;
+      if (head[t] != nil) prev[head[t]] = k;
+      head[t] = k;
+      ++count[t];
+    }
+    void remove(index_t k, index_t t) {
+      if (prev[k] != nil) next[prev[k]] = next[k];
+      else head[t] = next[k];
+      if (next[k] != nil) prev[next[k]] = prev[k];
+      --count[t];
+    }
+    std::vector<index_t> head, next, prev;
+    std::vector<std::uint32_t> count;
+  };
+
+  /// The only rectangle of k's size and alignment in list t (k excluded when `other_than`), or nil
+  /// when there is none or more than one.
+  index_t only_match(const lists& l, index_t t, index_t k, bool other_than) const {
+    if (l.count[t] > scan_limit) return nil;
+    index_t match = nil;
+    for (index_t x = l.head[t]; x != nil; x = l.next[x]) {
+      if ((other_than && x == k) || size_[x] != size_[k] || align_[x] != align_[k]) continue;
+      if (match != nil) return nil;
+      match = x;
+    }
+    return match;
   }
 
   /// Applies the rules to rectangle k: a rectangle with its lifetime is stacked on it (a cut in
   /// bytes undone); the only rectangle of its size ending right before it, if it is the only one
   /// of that size starting there, hands it its place, and the same forward (cuts in time).
   void examine(index_t k) {
-    const std::uint64_t life = (std::uint64_t{s_[k]} << 32) | e_[k];
-    if (auto [it, fresh] = by_lifetime_.emplace(life, k); !fresh && it->second != k) {
-      stack(it->second, k);
-      return;
+    if (starts_.count[s_[k]] <= scan_limit) {
+      for (index_t x = starts_.head[s_[k]]; x != nil; x = starts_.next[x]) {
+        if (x != k && e_[x] == e_[k]) {
+          stack(x, k);
+          return;
+        }
+      }
     }
-    if (e_[k] + 1 < p_.sections) {
-      const auto ends = end_.find(key(e_[k], k));
-      const auto starts = start_.find(key(e_[k] + 1, k));
-      if (ends != end_.end() && ends->second.count == 1 && starts != start_.end() && starts->second.count == 1) {
-        chain(k, static_cast<index_t>(starts->second.sum));
+    if (e_[k] + 1 < p_.sections && only_match(ends_, e_[k], k, false) == k) {
+      const index_t y = only_match(starts_, e_[k] + 1, k, true);
+      if (y != nil) {
+        chain(k, y);
         return;
       }
     }
-    if (s_[k] > 0) {
-      const auto ends = end_.find(key(s_[k] - 1, k));
-      const auto starts = start_.find(key(s_[k], k));
-      if (ends != end_.end() && ends->second.count == 1 && starts != start_.end() && starts->second.count == 1) {
-        chain(static_cast<index_t>(ends->second.sum), k);
-      }
+    if (s_[k] > 0 && only_match(starts_, s_[k], k, false) == k) {
+      const index_t x = only_match(ends_, s_[k] - 1, k, true);
+      if (x != nil) chain(x, k);
     }
   }
 
@@ -136,29 +155,18 @@ class recombiner {
   }
 
   void link(index_t k) {
-    auto& ends = end_[key(e_[k], k)];
-    ++ends.count;
-    ends.sum += k;
-    auto& starts = start_[key(s_[k], k)];
-    ++starts.count;
-    starts.sum += k;
-    // k and the rectangles it may now match.
+    ends_.add(k, e_[k]);
+    starts_.add(k, s_[k]);
+    // k, and the rectangles ending right before it, may match now.
     queue_.push_back(k);
-    if (starts.count == 1 && s_[k] > 0) {
-      const auto before = end_.find(key(s_[k] - 1, k));
-      if (before != end_.end() && before->second.count == 1) queue_.push_back(static_cast<index_t>(before->second.sum));
+    if (s_[k] > 0 && ends_.count[s_[k] - 1] <= scan_limit) {
+      for (index_t x = ends_.head[s_[k] - 1]; x != nil; x = ends_.next[x]) queue_.push_back(x);
     }
   }
 
   void unlink(index_t k) {
-    auto& ends = end_[key(e_[k], k)];
-    --ends.count;
-    ends.sum -= k;
-    auto& starts = start_[key(s_[k], k)];
-    --starts.count;
-    starts.sum -= k;
-    auto it = by_lifetime_.find((std::uint64_t{s_[k]} << 32) | e_[k]);
-    if (it != by_lifetime_.end() && it->second == k) by_lifetime_.erase(it);
+    ends_.remove(k, e_[k]);
+    starts_.remove(k, s_[k]);
   }
 
   const problem& p_;
@@ -168,8 +176,7 @@ class recombiner {
   std::vector<index_t> s_, e_;
   std::vector<std::size_t> first_, last_;
   std::vector<char> alive_;
-  bucket_map end_, start_;
-  std::unordered_map<std::uint64_t, index_t> by_lifetime_;
+  lists ends_, starts_;
   std::vector<index_t> queue_;
   std::size_t merges_ = 0;
 };

@@ -128,7 +128,7 @@ class leaf_solver {
     // Conflict-free and O(n log n): a time sweep through a segregated-fit allocator, settled.
     {
       std::vector<std::size_t> off = sweep_best_fit(q_);
-      settle(q_, off);
+      if (arena_of(q_, off) > target_) settle(q_, off);
       keep(std::move(off), "sweep-best-fit");
       if (done()) return;
     }
