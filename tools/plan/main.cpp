@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include <unimem/planning/minimalloc_io.hpp>
+#include <unimem/planning/plan_families.hpp>
 #include <unimem/planning/planner.hpp>
 
 namespace {
@@ -30,6 +31,9 @@ void usage(std::FILE* to) {
       "  --time-limit-ms N     also stop the search after N ms (default: no limit)\n"
       "  --target N            stop once the arena is at most N bytes (default: the lower bound;\n"
       "                        for a MiniMalloc file named NAME.CAPACITY.csv: its capacity)\n"
+      "  --family NAME:N[:SEED]  plan a generated family instance instead of a file (see\n"
+      "                        plan_families.hpp: nested, deep_nesting, two_sided, equal_sizes,\n"
+      "                        levels, guillotine, growing_cache, few_sizes, random)\n"
       "  --offsets             also print every tensor's offset (CSV lines, or an \"offsets\" array)\n"
       "  -h, --help            this text\n",
       to);
@@ -55,6 +59,16 @@ std::size_t parse_number(const std::string& flag, const char* value) {
     throw std::invalid_argument(fmt::format("{} needs a non-negative integer, got '{}'", flag, value));
   }
   return static_cast<std::size_t>(v);
+}
+
+/// NAME:N[:SEED] -> that family instance.
+std::vector<unimem::tensor_lifetime> generate(const std::string& spec) {
+  const std::size_t colon = spec.find(':');
+  if (colon == std::string::npos) throw std::invalid_argument(fmt::format("--family {}: use NAME:N[:SEED]", spec));
+  const std::size_t second = spec.find(':', colon + 1);
+  const std::string count = spec.substr(colon + 1, second == std::string::npos ? std::string::npos : second - colon - 1);
+  const std::size_t seed = second == std::string::npos ? 1 : parse_number("--family seed", spec.c_str() + second + 1);
+  return unimem::make_plan_family(spec.substr(0, colon), parse_number("--family N", count.c_str()), seed).tensors;
 }
 
 /// MiniMalloc files are plain CSV whose header names id, lower, upper and size.
@@ -87,6 +101,7 @@ int main(int argc, char** argv) {
       else if (a == "--search-work") options.search_work = parse_number(a, value());
       else if (a == "--time-limit-ms") options.time_limit_ms = static_cast<double>(parse_number(a, value()));
       else if (a == "--target") target = parse_number(a, value());
+      else if (a == "--family") files.push_back(std::string("family:") + value());
       else if (a == "-h" || a == "--help") {
         usage(stdout);
         return 0;
@@ -111,8 +126,11 @@ int main(int argc, char** argv) {
   if (json && files.size() > 1) std::puts("[");
   for (const auto& file : files) {
     try {
-      const bool minimalloc = is_minimalloc_file(file);
-      auto tensors = minimalloc ? unimem::load_minimalloc_csv(file) : unimem::load_tensor_lifetimes(file);
+      const bool family = file.rfind("family:", 0) == 0;
+      const bool minimalloc = !family && is_minimalloc_file(file);
+      auto tensors = family       ? generate(file.substr(7))
+                     : minimalloc ? unimem::load_minimalloc_csv(file)
+                                  : unimem::load_tensor_lifetimes(file);
       if (alignment != 0 || !minimalloc) {
         for (auto& t : tensors) t.alignment = alignment != 0 ? alignment : 1;
       }

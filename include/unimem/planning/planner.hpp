@@ -35,7 +35,7 @@ struct plan_options {
   /// @brief Search budget, in tensor visits (about a nanosecond each), shared by the parts of
   /// the input whose arena is still above the target after the heuristics; spent only there.
   /// 0 keeps the heuristics' best. The default is about 50-100 ms at most.
-  std::uint64_t search_work = 50000000;
+  std::uint64_t search_work = 10000000;
   /// @brief Work allowed for the greedy portfolio, in tensor plus neighbour visits: a greedy run
   /// over a part costs its tensors + 2 x its overlapping pairs. A part whose run does not fit
   /// what is left gets the O(n log n) placements that need no conflict graph. The default keeps

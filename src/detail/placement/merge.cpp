@@ -47,7 +47,7 @@ class recombiner {
   static constexpr index_t nil = ~index_t{0};
   // Rules look at most this many rectangles ending (starting) at one section: where more meet,
   // the structure is not a layout by levels and the scans would cost too much.
-  static constexpr int scan_limit = 256;
+  static constexpr int scan_limit = 64;
 
   /// The alive rectangles ending (or starting) at each section, as intrusive lists.
   struct lists {

@@ -38,7 +38,7 @@ struct budget {
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 };
 
-placement place_problem(const problem& p, std::size_t count, std::size_t target, budget& b);
+placement place_problem(problem& p, std::size_t count, std::size_t target, budget& b);
 
 // The search's state and node cost grow with the part: beyond these, parts keep the heuristics'.
 constexpr std::size_t max_search_tensors = 2048;
@@ -128,7 +128,9 @@ class leaf_solver {
     // Conflict-free and O(n log n): a time sweep through a segregated-fit allocator, settled.
     {
       std::vector<std::size_t> off = sweep_best_fit(q_);
-      if (arena_of(q_, off) > target_) settle(q_, off);
+      // Settling lowers what the sweep left floating; on large leaves the fill below does better
+      // for the time.
+      if (arena_of(q_, off) > target_ && q_.n <= recombine_always) settle(q_, off);
       keep(std::move(off), "sweep-best-fit");
       if (done()) return;
     }
@@ -223,7 +225,7 @@ placement place_greedy_by_size(const std::vector<lifetime>& tensors) {
 }
 
 placement place(const std::vector<lifetime>& tensors, const options& opts) {
-  const problem p = make_problem(tensors);
+  problem p = make_problem(tensors);
   budget b;
   // The greedy budget is per 100 000 tensors: larger inputs get proportionally more.
   b.greedy = opts.greedy_work * std::max<std::uint64_t>(1, (p.n + 99999) / 100000);
@@ -238,7 +240,7 @@ placement place(const std::vector<lifetime>& tensors, const options& opts) {
 
 namespace {
 
-placement place_problem(const problem& p, std::size_t count, std::size_t target, budget& b) {
+placement place_problem(problem& p, std::size_t count, std::size_t target, budget& b) {
   if (p.n == 0) return finish(p, count, {}, "empty");
   decomposition d = decompose(p);
   std::vector<std::size_t> off = std::move(d.offsets);
@@ -246,7 +248,8 @@ placement place_problem(const problem& p, std::size_t count, std::size_t target,
   const char* method = "nested-scopes";  // stacking alone decides the arena
   bool proved = true;
   struct open_leaf {
-    problem q;
+    std::unique_ptr<problem> owned;  // a part of p; empty when the leaf is all of p
+    problem* q;
     std::unique_ptr<leaf_solver> solver;
     std::size_t base;
     const std::vector<index_t>* members;
@@ -260,11 +263,15 @@ placement place_problem(const problem& p, std::size_t count, std::size_t target,
                    [&](std::size_t x, std::size_t y) { return d.leaves[x].members.size() > d.leaves[y].members.size(); });
   for (std::size_t i : order) {
     auto& leaf = d.leaves[i];
-    leaves.push_back({make_subproblem(p, leaf.members), nullptr, leaf.base, &leaf.members});
+    leaves.push_back({nullptr, &p, nullptr, leaf.base, &leaf.members});
     open_leaf& l = leaves.back();
-    l.base = align_up(l.base, l.q.max_alignment);  // the leaf's offsets are aligned from its base
+    if (leaf.members.size() != p.n) {  // else nothing was stacked or split off: no copy
+      l.owned = std::make_unique<problem>(make_subproblem(p, leaf.members));
+      l.q = l.owned.get();
+    }
+    l.base = align_up(l.base, l.q->max_alignment);  // the leaf's offsets are aligned from its base
     const std::size_t leaf_target = target > l.base ? target - l.base : 0;
-    l.solver = std::make_unique<leaf_solver>(l.q, leaf_target, b);
+    l.solver = std::make_unique<leaf_solver>(*l.q, leaf_target, b);
     l.solver->result() = l.solver->solve();
   }
   // The search, on the leaves that still exceed the target, worst first.
@@ -278,7 +285,11 @@ placement place_problem(const problem& p, std::size_t count, std::size_t target,
   for (open_leaf* l : over) l->solver->search();
   for (auto& l : leaves) {
     const leaf_plan& r = l.solver->result();
-    for (index_t i = 0; i < l.q.n; ++i) off[(*l.members)[l.q.original[i]]] = l.base + r.off[i];
+    if (l.owned) {
+      for (index_t i = 0; i < l.q->n; ++i) off[(*l.members)[l.q->original[i]]] = l.base + r.off[i];
+    } else {
+      for (index_t i = 0; i < p.n; ++i) off[i] = l.base + r.off[i];
+    }
     const std::size_t top = l.base + r.arena;
     if (top > arena || (top == arena && !r.proved)) {
       arena = top;

@@ -22,7 +22,7 @@ struct lifetime {
 
 /// How hard the placer tries. The fields mean what unimem::plan_options documents.
 struct options {
-  std::uint64_t search_work = 50000000;
+  std::uint64_t search_work = 10000000;
   std::uint64_t greedy_work = 4000000;
   std::size_t target = 0;
   double time_limit_ms = 0;

@@ -56,7 +56,7 @@ class decision_search::state {
     limit_ = work_limit;
     deadline_ = deadline;
     nodes_ = 0;
-    work_ = 0;
+    work_ = n + S;  // the resets below
     aborted_ = false;
     placed_.assign(n, 0);
     off_.assign(n, 0);
@@ -102,7 +102,9 @@ class decision_search::state {
         for (index_t k : part) {
           if (!placed_[k] && p_.s[k] >= lo && p_.e[k] <= t) sub.push_back(k);
         }
+        work_ += part.size();
         if (!sub.empty()) {
+          work_ += 4 * sub.size();  // ranking it
           // Ranks are per part (MiniMalloc re-ranks every part it solves): save the part's.
           const std::size_t mark = rank_log_.size();
           for (index_t k : sub) rank_log_.push_back(rank_[k]);
@@ -167,6 +169,7 @@ class decision_search::state {
       order.push_back({minoff_[k], rank_[k], k});
     }
     std::sort(order.begin(), order.end());
+    work_ += 2 * order.size();
     for (const auto& [offset, rank, k] : order) {
       const std::size_t m_min = minoff_log_.size(), m_top = top_log_.size();
       work_ += 2 * (p_.degree(k) + (p_.e[k] - p_.s[k] + 1)) + (b - a + 1);
