@@ -44,9 +44,12 @@ placement place_problem(problem& p, std::size_t count, std::size_t target, budge
 constexpr std::size_t max_search_tensors = 2048;
 constexpr std::uint64_t max_search_pairs = 4000000;
 constexpr std::uint64_t recombined_search_work = 20000000;
-// Recombination costs a few hash-map operations per tensor: every leaf up to this size gets it,
-// larger ones only when they are tight.
-constexpr std::size_t recombine_always = 20000;
+// Recombination and the recursive placement of its rectangles cost about as much as the rest of
+// the portfolio together: leaves up to this size get it (it does not rescue larger perfect
+// packings either, see docs/planning.md), and settling the sweep.
+constexpr std::size_t recombine_max = 20000;
+// Above this size, a sweep within 2 % of the target ends the portfolio.
+constexpr std::size_t large_leaf = 50000;
 
 class leaf_solver {
  public:
@@ -130,13 +133,15 @@ class leaf_solver {
       std::vector<std::size_t> off = sweep_best_fit(q_);
       // Settling lowers what the sweep left floating; on large leaves the fill below does better
       // for the time.
-      if (arena_of(q_, off) > target_ && q_.n <= recombine_always) settle(q_, off);
+      if (arena_of(q_, off) > target_ && q_.n <= recombine_max) settle(q_, off);
       keep(std::move(off), "sweep-best-fit");
       if (done()) return;
+      // On large leaves a sweep within 2 % of the target is kept: the fill costs several sweeps.
+      if (q_.n > large_leaf && static_cast<double>(best_.arena) <= 1.02 * static_cast<double>(target_)) return;
     }
     keep(bottom_left_fill(q_), "bottom-left-fill");
     if (done()) return;
-    if (b_.recombine && (q_.n <= recombine_always || tight())) {
+    if (b_.recombine && q_.n <= recombine_max) {
       const recombination r = recombine(q_);
       if (!r.groups.empty()) {
         // The recombined problem may be infeasible within the target where the original is not:
@@ -176,22 +181,6 @@ class leaf_solver {
     member([&] { return order_by_breadth(q_); }, fit::best, "greedy-by-breadth");
     member([&] { return order_by(q_, order_key::area); }, fit::best, "greedy-by-area");
     member([&] { return order_by(q_, order_key::lifetime); }, fit::best, "greedy-by-lifetime");
-  }
-
-  /// At least half the sections at the lower bound: where recombination pays off (perfect
-  /// packings); elsewhere it is tried on small leaves only.
-  bool tight() const {
-    std::vector<std::size_t> live(q_.sections + 1, 0);
-    for (index_t k = 0; k < q_.n; ++k) {
-      live[q_.s[k]] += q_.size[k];
-      live[q_.e[k] + 1] -= q_.size[k];
-    }
-    std::size_t bytes = 0, full = 0;
-    for (index_t t = 0; t < q_.sections; ++t) {
-      bytes += live[t];
-      if (bytes == q_.lower_bound) ++full;
-    }
-    return 2 * full >= q_.sections;
   }
 
   problem& q_;
