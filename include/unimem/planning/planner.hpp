@@ -36,10 +36,11 @@ struct plan_options {
   /// the input whose arena is still above the target after the heuristics; spent only there.
   /// 0 keeps the heuristics' best. The default is about 50-100 ms at most.
   std::uint64_t search_work = 10000000;
-  /// @brief Work allowed for the greedy portfolio, in tensor plus neighbour visits: a greedy run
-  /// over a part costs its tensors + 2 x its overlapping pairs. A part whose run does not fit
-  /// what is left gets the O(n log n) placements that need no conflict graph. The default keeps
-  /// 100 000 tensors, whatever their overlap, well under 100 ms.
+  /// @brief Work allowed for the greedy portfolio per 100 000 tensors (at least this much in
+  /// total), in tensor plus neighbour visits: a greedy run over a part costs its tensors + 2 x its
+  /// overlapping pairs x half the log of its mean degree (each tensor sorts its neighbours). A
+  /// part whose run does not fit what is left keeps the O(n log n) placements that need no
+  /// conflict graph.
   std::uint64_t greedy_work = 4000000;
   /// @brief Stop improving once the arena is at most this many bytes (0: the lower bound, below
   /// which no plan exists).

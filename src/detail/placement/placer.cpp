@@ -141,6 +141,28 @@ class leaf_solver {
     }
     keep(bottom_left_fill(q_), "bottom-left-fill");
     if (done()) return;
+    // Greedy placement walks the conflict graph, sorting each tensor's placed neighbours: only
+    // where the budget affords one run.
+    const std::uint64_t degree = 2 * q_.overlap_pairs / std::max<std::uint64_t>(q_.n, 1);
+    const std::uint64_t run_work =
+        q_.n + 2 * q_.overlap_pairs * std::max<std::uint64_t>(1, (64 - __builtin_clzll(degree + 1)) / 2);
+    if (run_work <= b_.greedy) {
+      const std::vector<index_t> by_size = order_by(q_, order_key::size);
+      build_conflicts(q_);
+      auto member = [&](auto&& make_order, fit rule, const char* method) {
+        if (done() || run_work > b_.greedy) return;
+        b_.greedy -= run_work;
+        std::vector<std::size_t> off = greedy(q_, make_order(), rule);
+        if (arena_of(q_, off) > target_) settle(q_, off);
+        keep(std::move(off), method);
+      };
+      member([&]() -> const std::vector<index_t>& { return by_size; }, fit::best, "greedy-by-size");
+      member([&]() -> const std::vector<index_t>& { return by_size; }, fit::first, "greedy-by-size-first-fit");
+      member([&] { return order_by_breadth(q_); }, fit::best, "greedy-by-breadth");
+      member([&] { return order_by(q_, order_key::area); }, fit::best, "greedy-by-area");
+      member([&] { return order_by(q_, order_key::lifetime); }, fit::best, "greedy-by-lifetime");
+    }
+    if (done()) return;
     if (b_.recombine && q_.n <= recombine_max) {
       const recombination r = recombine(q_);
       if (!r.groups.empty()) {
@@ -164,23 +186,6 @@ class leaf_solver {
         if (done()) return;
       }
     }
-    // Greedy placement walks the conflict graph: only where the budget affords one run.
-    const std::uint64_t run_work = q_.n + 2 * q_.overlap_pairs;
-    if (run_work > b_.greedy) return;
-    const std::vector<index_t> by_size = order_by(q_, order_key::size);
-    build_conflicts(q_);
-    auto member = [&](auto&& make_order, fit rule, const char* method) {
-      if (done() || run_work > b_.greedy) return;
-      b_.greedy -= run_work;
-      std::vector<std::size_t> off = greedy(q_, make_order(), rule);
-      if (arena_of(q_, off) > target_) settle(q_, off);
-      keep(std::move(off), method);
-    };
-    member([&]() -> const std::vector<index_t>& { return by_size; }, fit::best, "greedy-by-size");
-    member([&]() -> const std::vector<index_t>& { return by_size; }, fit::first, "greedy-by-size-first-fit");
-    member([&] { return order_by_breadth(q_); }, fit::best, "greedy-by-breadth");
-    member([&] { return order_by(q_, order_key::area); }, fit::best, "greedy-by-area");
-    member([&] { return order_by(q_, order_key::lifetime); }, fit::best, "greedy-by-lifetime");
   }
 
   problem& q_;
