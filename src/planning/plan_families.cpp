@@ -76,12 +76,14 @@ lifetimes two_sided(std::size_t n, rng64& rng) {
   return out;
 }
 
-lifetimes equal_sizes(std::size_t n, rng64& rng) {
+/// Lifetimes starting uniformly over n ops, of `duration()` ops, of `size()` bytes.
+template <class Duration, class Size>
+lifetimes scattered(std::size_t n, rng64& rng, Duration&& duration, Size&& size) {
   lifetimes out(n);
   for (auto& t : out) {
     t.first_op = rng.between(0, n);
-    t.last_op = t.first_op + rng.between(0, 63);
-    t.bytes = 65536;
+    t.last_op = t.first_op + duration() - 1;
+    t.bytes = size();
   }
   return out;
 }
@@ -201,27 +203,6 @@ lifetimes growing_cache(std::size_t n, rng64& rng) {
   return out;
 }
 
-lifetimes few_sizes(std::size_t n, rng64& rng) {
-  static constexpr std::size_t sizes[] = {1, 2, 3, 4, 6, 8};
-  lifetimes out(n);
-  for (auto& t : out) {
-    t.first_op = rng.between(0, n);
-    t.last_op = t.first_op + rng.log_uniform(0, 10) - 1;
-    t.bytes = sizes[rng.between(0, 5)] * 65536;
-  }
-  return out;
-}
-
-lifetimes random_lifetimes(std::size_t n, rng64& rng) {
-  lifetimes out(n);
-  for (auto& t : out) {
-    t.first_op = rng.between(0, n);
-    t.last_op = t.first_op + rng.between(0, 23);
-    t.bytes = rng.log_uniform(8, 24);
-  }
-  return out;
-}
-
 }  // namespace
 
 std::vector<std::string> plan_family_names() {
@@ -241,12 +222,19 @@ plan_family_instance make_plan_family(const std::string& family, std::size_t ten
   if (family == "nested") out.tensors = nested(tensors, 0.5, rng);
   else if (family == "deep_nesting") out.tensors = nested(tensors, 0.95, rng);
   else if (family == "two_sided") out.tensors = two_sided(tensors, rng);
-  else if (family == "equal_sizes") out.tensors = equal_sizes(tensors, rng);
+  else if (family == "equal_sizes") {
+    out.tensors = scattered(tensors, rng, [&] { return rng.between(1, 64); }, [] { return std::size_t{65536}; });
+  }
   else if (family == "levels") out.tensors = levels(tensors, rng, out.optimum);
   else if (family == "guillotine") out.tensors = guillotine(tensors, rng, out.optimum);
   else if (family == "growing_cache") out.tensors = growing_cache(tensors, rng);
-  else if (family == "few_sizes") out.tensors = few_sizes(tensors, rng);
-  else if (family == "random") out.tensors = random_lifetimes(tensors, rng);
+  else if (family == "few_sizes") {
+    static constexpr std::size_t units[] = {1, 2, 3, 4, 6, 8};
+    out.tensors = scattered(tensors, rng, [&] { return rng.log_uniform(0, 10); },
+                            [&] { return units[rng.between(0, 5)] * 65536; });
+  } else if (family == "random") {
+    out.tensors = scattered(tensors, rng, [&] { return rng.between(1, 24); }, [&] { return rng.log_uniform(8, 24); });
+  }
   else {
     std::string known;
     for (const auto& name : plan_family_names()) known += (known.empty() ? "" : ", ") + name;

@@ -2,14 +2,15 @@
 /// @brief Static memory planning: tensors with known lifetimes get offsets in one arena.
 ///
 /// The problem is offline dynamic storage allocation (NP-hard). The lower bound is the largest
-/// number of bytes live at any one time; a plan that reaches it wastes nothing. `plan_memory` runs
-/// a portfolio of greedy placements (greedy-by-size after Pisarchyk & Lee 2020 with best and first
-/// fit, greedy-by-breadth, by area, by lifetime), settles each (every tensor drops onto the tensor
-/// below it), and, when none reaches the lower bound, a bounded branch-and-bound search over such
-/// settled placements in the spirit of Moffitt's MiniMalloc (2023) that keeps the best arena found.
-/// Inputs too large for that within a work budget take the better of a time sweep through a
-/// segregated-fit allocator and greedy placement of their largest tensors. Every budget counts
-/// work, not time, so the same input always gives the same plan. See docs/planning.md.
+/// number of bytes live at any one time; a plan that reaches it wastes nothing. `plan_memory`
+/// decomposes the input exactly (independent parts; tensors live over a whole part stacked under
+/// it), lays out exactly the parts whose structure allows it (never more than two tensors live:
+/// two sides; one size: slots), runs a portfolio on the rest (a sweep through a segregated-fit
+/// allocator, bottom-left fill, recombination into rectangles, greedy placement after Pisarchyk &
+/// Lee 2020 while the conflict graph is affordable), and searches the parts still above the
+/// bound with a decision procedure in the manner of Moffitt's MiniMalloc (2023), which can prove
+/// a plan optimal. Budgets count work, not time, so the same input always gives the same plan
+/// unless a time limit is set. See docs/planning.md.
 #pragma once
 
 #include <cstddef>
