@@ -31,6 +31,8 @@
 #include <unimem/zero_copy/dmabuf.hpp>
 #include <unimem/zero_copy/frame_ring.hpp>
 #include <unimem/planning/planner.hpp>
+#include <unimem/planning/plan_families.hpp>
+#include <unimem/planning/minimalloc_io.hpp>
 #include <unimem/planning/planned_arena.hpp>
 #include <unimem/planning/estimator.hpp>
 #include <unimem/planning/usage_publisher.hpp>
