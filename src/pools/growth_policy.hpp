@@ -14,7 +14,7 @@ class growth_policy {
  public:
   /// Smallest chunk of the frugal phase: small requests share one.
   static constexpr std::size_t frugal_min_chunk = std::size_t{64} << 10;
-  static constexpr std::size_t adaptive_min_step = std::size_t{1} << 20;
+  static constexpr std::size_t adaptive_min_step = std::size_t{256} << 10;
   static constexpr std::size_t adaptive_max_step = std::size_t{64} << 20;
 
   /// @param growth_step bytes per growth (0: adaptive)
@@ -34,7 +34,7 @@ class growth_policy {
     if (frugal_) {
       step = frugal_min_chunk;
     } else if (step == 0) {
-      step = std::clamp(reserved / 8, adaptive_min_step, adaptive_max_step);
+      step = std::clamp(reserved / 32, adaptive_min_step, adaptive_max_step);
     }
     std::size_t bytes = std::max(n, align_up(step, pool_granule));
     if (maximum_size_ - std::min(maximum_size_, reserved) < bytes) bytes = n;  // stay under the cap

@@ -2,381 +2,394 @@
 
 #include <algorithm>
 
-#include <unimem/error.hpp>
-
 #include "detail/size_math.hpp"
-#include "pools/pool_errors.hpp"
+#include "pools/pool_plan.hpp"
 
 namespace unimem::detail {
 namespace {
 
-std::uint8_t log2_of(std::size_t pow2) noexcept { return static_cast<std::uint8_t>(__builtin_ctzll(pow2)); }
+constexpr std::uint64_t no_target = ~std::uint64_t{0};
+constexpr std::uint32_t outlives = ~std::uint32_t{0};
+/// A segment needs this many allocations to be cut off; shorter runs join the next one.
+constexpr std::uint32_t min_segment_allocs = 4;
+/// Plans kept: the segments of one process's cycle (loading, forward, post-processing, a second
+/// model ...) each have one. At most max_learned_calls x 24 B each.
+constexpr std::size_t max_plans = 32;
+/// A plan not seen for this many segments no longer sizes the region.
+constexpr std::size_t recent_segments = 64;
+/// Calls without a cut before the floor is lifted (at least; twice the longest segment later).
+constexpr std::uint64_t first_window = 2048;
+/// Calls per block of the live-level minimum that lifts the floor (a power of two).
+constexpr std::uint64_t level_block = 256;
+/// A region size the host refused is asked for again after this many segments.
+constexpr std::size_t refusal_patience = 4;
+
+std::uint64_t mix(std::uint64_t h, std::uint64_t v) noexcept {
+  h ^= v + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2);
+  return h * 0xBF58476D1CE4E5B9ull;
+}
+
+bool is_alloc(std::uint64_t sig) noexcept { return (sig >> 63) != 0; }
 
 }  // namespace
 
-iteration_learner::iteration_learner(settings s, upstream_account& upstream, region_host& host, growth_policy& growth,
-                                     live_totals& live)
-    : settings_(s), upstream_(upstream), host_(host), growth_(growth), live_(live), recording_(s.learn) {}
+struct iteration_learner::plan {
+  std::uint64_t hash = 0;
+  std::vector<std::uint64_t> sig;       // per call: its structure
+  std::vector<std::uint64_t> prefix;    // per call: hash of the structure up to it
+  std::vector<std::uint32_t> call_of;   // per allocation: the call that made it
+  std::vector<std::uint32_t> end_of;    // per allocation: the call that freed it, or `outlives`
+  std::vector<std::size_t> max_bytes;   // per allocation: the largest request seen
+  std::vector<std::size_t> laid_bytes;  // per allocation: what the layout is for
+  std::vector<std::size_t> offset;      // per allocation (those that die in the segment)
+  std::size_t size = 0;                 // region bytes the layout needs
+  std::size_t alignment = pool_granule;
+  std::size_t first_min = ~std::size_t{0};  // range of the first allocation's request
+  std::size_t first_max = 0;
+  std::uint32_t slot = 0;               // stream slot of the first call
+  std::size_t seen = 0;                 // segments of this structure so far
+  std::size_t same_sizes = 0;           // of them in a row, no size above the layout's
+  std::size_t last_seen = 0;            // segments_ when it was last seen
+  plan* next = nullptr;                 // the plan that followed this one last time
+  bool laid = false;                    // offsets hold
+  std::size_t retry_at = 0;             // after a failed layout: no new attempt before this segment
+  std::size_t backoff = 0;
+};
 
-iteration_learner::~iteration_learner() {
-  if (have_region_) {
-    try {
-      release_region();
-    } catch (...) {
-    }
-  }
+iteration_learner::iteration_learner(settings s, region_host& host, growth_policy& growth)
+    : settings_(s), host_(host), growth_(growth) {
+  start_segment();
 }
 
-// ---------------------------------------------------------------- recording
+iteration_learner::~iteration_learner() = default;
 
-void iteration_learner::record(std::uint64_t value, std::uint8_t align_log2, bool is_free, stream_view stream) {
-  if (rec_.empty()) {
-    rec_stream_ = stream;
-    rec_single_stream_ = true;
-  } else if (stream != rec_stream_) {
-    rec_single_stream_ = false;
-  }
-  rec_.push_back(recorded_call{value, align_log2, is_free});
-  if (rec_.size() > settings_.max_calls) stop_recording();
+/// A layout at most 1/16 larger than the region is still followed: the few allocations planned
+/// beyond its end go elsewhere. Larger ones are not followed in part, which would scatter them.
+bool iteration_learner::following() const noexcept {
+  return plan_ != nullptr && matched_ && plan_->laid && region_size_ > 0 && plan_->size <= region_size_ + region_size_ / 16;
 }
 
-void iteration_learner::on_general_allocate(pool_block* b, stream_view stream) {
-  if (!recording_) return;
-  b->rec_index = rec_allocs_++;
-  record(b->requested, b->align_log2, false, stream);
+// ---------------------------------------------------------------- the call structure
+
+std::uint64_t iteration_learner::alloc_sig(std::uint8_t align_log2, std::uint32_t slot) noexcept {
+  return (std::uint64_t{1} << 63) | (std::uint64_t{slot & 0xFFFFFFu} << 8) | align_log2;
 }
 
-void iteration_learner::on_general_free(std::uint32_t rec_index, stream_view stream) {
-  if (!recording_) return;
-  record(rec_index, 0, true, stream);
+std::uint64_t iteration_learner::free_sig(std::uint64_t target, std::uint32_t slot) noexcept {
+  const std::uint64_t t = target == no_target ? 0 : (target + 1) & 0xFFFFFFFFFFull;
+  return (std::uint64_t{1} << 62) | (t << 20) | (slot & 0xFFFFFu);
 }
 
-void iteration_learner::stop_recording() {
-  recording_ = false;
-  rec_.clear();
-  rec_.shrink_to_fit();
-  growth_.set_frugal(false);  // an iteration this long is not the shape the frugal phase is for
-}
-
-// ---------------------------------------------------------------- planning
-//
-// Plans of the last few iteration shapes are kept (a warm-up pass, two models taking turns) and
-// share the region, which is as large as the largest of them; an iteration picks the plan whose
-// first call it makes.
-
-void iteration_learner::on_empty() {
-  const bool plannable = recording_ && !rec_.empty() && (rec_single_stream_ || !host_.streams_ordered());
-  if (plannable && skip_plans_ == 0) {
-    build_plan();
-  } else if (skip_plans_ > 0) {
-    --skip_plans_;
-  }
-  if (!plan_active_) growth_.set_frugal(false);  // only a first iteration of a shape grows frugally
-  rec_.clear();
-  rec_allocs_ = 0;
-  recording_ = settings_.learn && !plan_active_;
-}
-
-/// Plans the recorded iteration (or finds the same plan cached) and follows it from now on.
-void iteration_learner::build_plan() {
-  auto fresh = std::make_unique<iteration_plan>();
-  fresh->calls = std::move(rec_);
-  rec_.clear();
-  fresh->stream = rec_stream_;
-  iteration_plan* pl = nullptr;
-  for (auto& cached : plans_) {
-    if (cached->stream == fresh->stream && same_calls(cached->calls, fresh->calls)) pl = cached.get();
-  }
-  if (pl == nullptr) {
-    if (!lay_out(*fresh, rec_allocs_)) return;  // too large to plan: stay general
-    pl = fresh.get();
-    plans_.insert(plans_.begin(), std::move(fresh));
-    if (plans_.size() > max_plans) plans_.pop_back();
-    ++plans_built_;
-  }
-  promote(pl);
-  std::size_t size = pool_granule, alignment = pool_granule;
-  for (const auto& p : plans_) {
-    size = std::max(size, p->size);
-    alignment = std::max(alignment, p->alignment);
-  }
-  if (!ensure_region(size, alignment, pl->stream)) return;  // no room: keep allocating generally
-  plan_ = pl;
-  plan_active_ = true;
-  growth_.set_frugal(false);
-}
-
-bool iteration_learner::same_calls(const std::vector<recorded_call>& x, const std::vector<recorded_call>& y) {
-  return x.size() == y.size() && std::equal(x.begin(), x.end(), y.begin(), [](const recorded_call& a, const recorded_call& b) {
-           return a.value == b.value && a.align_log2 == b.align_log2 && a.is_free == b.is_free;
-         });
-}
-
-/// Moves `pl` to the front of the cache (most recently used).
-void iteration_learner::promote(iteration_plan* pl) {
-  auto it = std::find_if(plans_.begin(), plans_.end(), [pl](const auto& u) { return u.get() == pl; });
-  std::rotate(plans_.begin(), it, it + 1);
-}
-
-/// Offsets, predecessors and size of the plan of `pl.calls`; false when it is too large to plan.
-bool iteration_learner::lay_out(iteration_plan& pl, std::uint32_t allocs) {
-  std::vector<planned_interval> iv(allocs);
-  pl.bytes.resize(allocs);
-  pl.align_log2.resize(allocs);
-  std::uint32_t j = 0;
-  pl.alignment = pool_granule;
-  for (std::uint32_t i = 0; i < pl.calls.size(); ++i) {
-    const recorded_call& c = pl.calls[i];
-    if (!c.is_free) {
-      const std::size_t a = std::max(std::size_t{1} << c.align_log2, pool_granule);
-      iv[j] = planned_interval{align_up(c.value, pool_granule), a, i, i};
-      pl.bytes[j] = c.value;
-      pl.align_log2[j] = c.align_log2;
-      pl.alignment = std::max(pl.alignment, a);
-      ++j;
+void iteration_learner::push(std::uint64_t value, std::uint64_t sig) {
+  const std::size_t c = seg_calls_;
+  hash_ = mix(hash_, sig);
+  if (plan_ != nullptr && matched_ && (c >= plan_->sig.size() || plan_->sig[c] != sig)) {
+    // Another plan may share everything so far (another resolution, a longer request).
+    if (plan* other = switch_plan(sig, hash_)) {
+      plan_ = other;
     } else {
-      iv[c.value].end = i;
-    }
-  }
-  layout lay = plan_layout(iv);
-  if (lay.offsets.size() != allocs) return false;
-  pl.offset = std::move(lay.offsets);
-  pl.size = std::max(lay.size, pool_granule);
-  pl.before = plan_predecessors(pl.offset, iv);
-  pl.by_offset.reserve(allocs);
-  for (std::uint32_t k = 0; k < allocs; ++k) pl.by_offset.emplace_back(pl.offset[k], k);
-  std::sort(pl.by_offset.begin(), pl.by_offset.end());
-  pl.tag.assign(allocs, untagged);
-  pl.live.assign(allocs, 0);
-  return true;
-}
-
-/// Holds a region of at least `size` bytes; only called when nothing is live. Keeps the current
-/// region or a free chunk if it fits snugly, else returns everything free before taking a new
-/// region, so the swap never holds both.
-bool iteration_learner::ensure_region(std::size_t size, std::size_t alignment, stream_view stream) {
-  if (have_region_ && growth_policy::snug(region_.size, region_.alignment, size, alignment)) return true;
-  if (have_region_) release_region();
-  pool_chunk kept{};
-  const bool keep = host_.take_snug_chunk(size, alignment, stream, kept);
-  host_.release_free_chunks_for(stream);
-  if (keep) {
-    region_ = kept;
-  } else {
-    try {
-      void* p = upstream_.allocate(size, alignment, stream);
-      region_ = pool_chunk{};
-      region_.base = reinterpret_cast<std::uintptr_t>(p);
-      region_.size = size;
-      region_.alignment = alignment;
-    } catch (const out_of_memory&) {
-      return false;
-    }
-  }
-  have_region_ = true;
-  region_stream_ = stream;
-  return true;
-}
-
-void iteration_learner::release_region() {
-  have_region_ = false;
-  plan_active_ = false;
-  plan_ = nullptr;
-  upstream_.deallocate(reinterpret_cast<void*>(region_.base), region_.size, region_.alignment, region_stream_);
-}
-
-std::size_t iteration_learner::release() {
-  if (!have_region_ || live_.count != 0) return 0;
-  const std::size_t freed = region_.size;
-  release_region();
-  plans_.clear();
-  recording_ = settings_.learn;
-  rec_.clear();
-  rec_allocs_ = 0;
-  return freed;
-}
-
-// ---------------------------------------------------------------- following a plan
-
-/// Serves the call the plan expects next in O(1). At the start of an iteration another cached
-/// plan may be the one that fits; an allocation out of the planned order is still placed by the
-/// plan when its predecessors are free (loose mode); anything else leaves the plan and returns
-/// null.
-void* iteration_learner::allocate(std::size_t bytes, std::size_t alignment, stream_view stream) {
-  const std::uint8_t align_log2 = log2_of(alignment);
-  const bool ordered = host_.streams_ordered();
-  auto starts_with_this = [&](const iteration_plan& p) {
-    return p.calls[0].value == bytes && p.calls[0].align_log2 == align_log2 && (!ordered || stream == p.stream) &&
-           p.size <= region_.size;
-  };
-  if (live_.count == 0 && !starts_with_this(*plan_)) {
-    for (auto& cached : plans_) {
-      if (starts_with_this(*cached)) {
-        plan_ = cached.get();
-        promote(plan_);
-        break;
+      matched_ = false;
+      if (!counted_divergence_) {
+        counted_divergence_ = true;
+        ++divergences_;
       }
+      growth_.set_frugal(settings_.frugal);  // the rest of this segment is new ground
     }
   }
-  iteration_plan& pl = *plan_;
-  const bool same_stream = !ordered || stream == pl.stream;
-  if (!pl.loose && pl.cursor < pl.calls.size()) {
-    const recorded_call& c = pl.calls[pl.cursor];
-    if (!c.is_free && c.value == bytes && c.align_log2 == align_log2 && same_stream) {
-      ++pl.cursor;
-      return place_planned(pl, bytes);
+  if (recording_) {
+    calls_.push_back(call_record{value, sig, hash_});
+    if (calls_.size() > settings_.max_calls) {
+      recording_ = false;
+      calls_.clear();
+      calls_.shrink_to_fit();
     }
   }
-  const std::uint32_t j = pl.next_alloc;
-  if (live_.count > 0 && same_stream && j < pl.bytes.size() && pl.bytes[j] == bytes && pl.align_log2[j] == align_log2 &&
-      predecessors_free(pl, j)) {
-    go_loose(pl);
-    rec_.push_back(recorded_call{bytes, align_log2, false});
-    ++rec_allocs_;
-    return place_planned(pl, bytes);
+  ++seg_calls_;
+  ++calls_total_;
+}
+
+void iteration_learner::begin_segment(std::uint64_t sig, std::size_t bytes) {
+  plan_ = choose_plan(bytes, sig);
+  matched_ = plan_ != nullptr;
+  counted_divergence_ = false;
+  region_size_ = host_.region_size();
+  seg_first_seq_ = next_seq_;
+  // A segment no plan serves grows by exactly what it asks, so that its peak stays at its live
+  // peak (at one upstream call per new size, until its structure recurs and is planned).
+  growth_.set_frugal(settings_.frugal && !following());
+}
+
+// ---------------------------------------------------------------- advising and recording
+
+placement_advice iteration_learner::advise(std::size_t bytes, std::uint8_t align_log2, std::uint32_t slot) {
+  if (!settings_.learn) return {};
+  const std::uint64_t sig = alloc_sig(align_log2, slot);
+  if (seg_calls_ == 0) begin_segment(sig, bytes);
+  if (plan_ == nullptr || !matched_) return {};
+  const std::size_t c = seg_calls_;
+  if (c >= plan_->sig.size() || plan_->sig[c] != sig) return {};
+  const std::uint32_t j = seg_allocs_;
+  if (plan_->end_of[j] == outlives) return {placement_advice::where::outside_region, 0};
+  // A layout the region cannot hold is not followed in part: that would scatter the segment.
+  if (!following()) return {};
+  return {placement_advice::where::at_offset, plan_->offset[j]};
+}
+
+void iteration_learner::on_allocate(pool_block* b, std::uint32_t slot) {
+  b->seq = next_seq_++;
+  if (!settings_.learn) return;
+  push(b->requested, alloc_sig(b->align_log2, slot));
+  ++seg_allocs_;
+}
+
+void iteration_learner::on_free(std::uint64_t seq, std::uint32_t slot, std::size_t live_count) {
+  if (!settings_.learn) return;
+  if (seg_allocs_ == 0) {
+    // Frees before a segment's first allocation belong to none (the tail of what came before,
+    // the pool emptying): a segment starts with its first allocation.
+    floor_ = std::min(floor_, live_count);
+    ++calls_total_;
+    return;
   }
-  leave_plan();
+  const std::uint64_t target = seq >= seg_first_seq_ ? seq - seg_first_seq_ : no_target;
+  push(target, free_sig(target, slot));
+  if (plan_ != nullptr && matched_) {
+    // Following a plan: the segment ends where the plan's did.
+    if (seg_calls_ == plan_->sig.size()) {
+      floor_ = live_count;
+      end_segment();
+    }
+    return;
+  }
+  if (live_count <= floor_) {
+    floor_ = live_count;
+    if (seg_allocs_ >= min_segment_allocs) end_segment();
+    return;
+  }
+  lift_floor(live_count);
+}
+
+/// The level between iterations may rise for good (weights loaded, optimizer state made by the
+/// first step, a cache that grew): after a long stretch without a cut the floor becomes the
+/// lowest level of the last few hundred calls (not of the whole stretch, which may include the
+/// climb from an empty pool).
+void iteration_learner::lift_floor(std::size_t live_count) {
+  if ((calls_total_ & (level_block - 1)) == 0) {
+    level_min_[0] = level_min_[1];
+    level_min_[1] = ~std::size_t{0};
+  }
+  level_min_[1] = std::min(level_min_[1], live_count);
+  if (calls_total_ - last_cut_ > std::max<std::uint64_t>(first_window, 2 * longest_)) {
+    floor_ = std::min(level_min_[0], level_min_[1]);
+    last_cut_ = calls_total_;
+  }
+}
+
+// ---------------------------------------------------------------- plans
+
+/// The plan for a segment that starts with `sig`: the one expected after the previous segment
+/// if its first request fits its range, else the most recent one whose range holds `bytes`,
+/// else the expected one or the most recent with that first call.
+iteration_learner::plan* iteration_learner::choose_plan(std::size_t bytes, std::uint64_t sig) const {
+  auto fits = [&](const plan* p) { return bytes >= p->first_min && bytes <= p->first_max; };
+  if (predicted_ != nullptr && predicted_->sig[0] == sig && fits(predicted_)) return predicted_;
+  plan* fallback = predicted_ != nullptr && predicted_->sig[0] == sig ? predicted_ : nullptr;
+  for (const auto& p : plans_) {
+    if (p->sig[0] != sig) continue;
+    if (fits(p.get())) return p.get();
+    if (fallback == nullptr) fallback = p.get();
+  }
+  return fallback;
+}
+
+/// A plan whose calls so far are this segment's, `sig` being the latest one.
+iteration_learner::plan* iteration_learner::switch_plan(std::uint64_t sig, std::uint64_t prefix) const {
+  const std::size_t c = seg_calls_;
+  for (const auto& p : plans_) {
+    if (p.get() != plan_ && c < p->sig.size() && p->sig[c] == sig && p->prefix[c] == prefix) return p.get();
+  }
   return nullptr;
 }
 
-void* iteration_learner::place_planned(iteration_plan& pl, std::size_t bytes) {
-  const std::uint32_t j = pl.next_alloc++;
-  pl.tag[j] = current_tag();
-  pl.live[j] = 1;
-  live_.bytes += bytes;
-  ++live_.count;
-  return reinterpret_cast<void*>(region_.base + pl.offset[j]);
-}
-
-bool iteration_learner::predecessors_free(const iteration_plan& pl, std::uint32_t j) noexcept {
-  for (std::uint32_t k = pl.before.begin[j]; k < pl.before.begin[j + 1]; ++k) {
-    if (pl.live[pl.before.list[k]]) return false;
+/// The plan of the recorded segment's structure, or null.
+iteration_learner::plan* iteration_learner::find_plan() const {
+  for (const auto& p : plans_) {
+    if (p->hash != hash_ || p->sig.size() != calls_.size()) continue;
+    bool same = true;
+    for (std::size_t c = 0; same && c < calls_.size(); ++c) same = p->sig[c] == calls_[c].sig;
+    if (same) return p.get();
   }
-  return true;
+  return nullptr;
 }
 
-/// From here on this iteration is recorded as it happens (it may need a plan of its own).
-void iteration_learner::go_loose(iteration_plan& pl) {
-  if (pl.loose) return;
-  pl.loose = true;
-  rec_.assign(pl.calls.begin(), pl.calls.begin() + static_cast<std::ptrdiff_t>(pl.cursor));
-  rec_allocs_ = pl.next_alloc;
-}
-
-/// A pointer the plan never handed out, or a wrong size, throws without leaving the plan. A live
-/// planned allocation freed out of the planned order switches to loose mode (frees in any
-/// order; allocations placed when safe).
-bool iteration_learner::deallocate(void* p, std::size_t bytes, std::size_t alignment, stream_view stream) {
-  iteration_plan& pl = *plan_;
-  const auto addr = reinterpret_cast<std::uintptr_t>(p);
-  const bool same_stream = !host_.streams_ordered() || stream == pl.stream;
-  if (!pl.loose && live_.count > 0) {
-    const recorded_call& c = pl.calls[pl.cursor];
-    if (c.is_free) {
-      const auto j = static_cast<std::uint32_t>(c.value);
-      if (addr == region_.base + pl.offset[j] && bytes == pl.bytes[j] && log2_of(alignment) == pl.align_log2[j] &&
-          same_stream) {
-        ++pl.cursor;
-        free_planned(pl, j);
-        return true;
-      }
+void iteration_learner::end_segment() {
+  ++segments_;
+  last_followed_ = following();
+  plan* p = nullptr;
+  if (recording_ && seg_allocs_ > 0) {
+    p = find_plan();
+    if (p != nullptr) {
+      p->same_sizes = merge_sizes(*p) ? 0 : p->same_sizes + 1;
+    } else {
+      // Laid out at once, so that when the structure comes back it is placed from its first
+      // call (in whatever region recurring plans hold); only recurring plans size the region.
+      p = remember();
+      lay_out(*p);
     }
   }
-  // Which live planned allocation starts here? (Live ones never overlap, so at most one.)
-  std::uint32_t found = ~std::uint32_t{0};
-  if (addr >= region_.base) {
-    const std::size_t off = addr - region_.base;
-    auto it = std::lower_bound(pl.by_offset.begin(), pl.by_offset.end(), std::make_pair(off, std::uint32_t{0}));
-    for (; it != pl.by_offset.end() && it->first == off; ++it) {
-      if (pl.live[it->second]) found = it->second;
+  if (p != nullptr) {
+    ++p->seen;
+    p->last_seen = segments_;
+    auto it = std::find_if(plans_.begin(), plans_.end(), [p](const auto& u) { return u.get() == p; });
+    std::rotate(plans_.begin(), it, it + 1);  // most recently used first
+    if (previous_ != nullptr) previous_->next = p;
+    if (p->laid) adopt_region(*p);
+  }
+  previous_ = p;
+  predicted_ = p != nullptr ? p->next : nullptr;
+  start_segment();
+}
+
+/// The same structure again: the layout must hold the largest size seen at each call. Laid out
+/// again when a size outgrew the layout, and not while backing off after a failed layout.
+/// Returns whether a size outgrew the layout.
+bool iteration_learner::merge_sizes(plan& p) {
+  bool grew = false;
+  std::uint32_t j = 0;
+  for (const call_record& c : calls_) {
+    if (!is_alloc(c.sig)) continue;
+    if (c.value > p.max_bytes[j]) {
+      p.max_bytes[j] = c.value;
+      grew = grew || (p.laid && p.end_of[j] != outlives && align_up(c.value, pool_granule) > p.laid_bytes[j]);
+    }
+    ++j;
+  }
+  note_first_allocation(p);
+  if ((grew || !p.laid) && segments_ >= p.retry_at) lay_out(p);
+  return grew;
+}
+
+/// A new structure, kept so that its next segment is recognised.
+iteration_learner::plan* iteration_learner::remember() {
+  auto fresh = std::make_unique<plan>();
+  fresh->hash = hash_;
+  fresh->sig.reserve(calls_.size());
+  fresh->prefix.reserve(calls_.size());
+  fresh->call_of.reserve(seg_allocs_);
+  fresh->end_of.reserve(seg_allocs_);
+  fresh->max_bytes.reserve(seg_allocs_);
+  for (std::uint32_t c = 0; c < calls_.size(); ++c) {
+    const call_record& r = calls_[c];
+    fresh->sig.push_back(r.sig);
+    fresh->prefix.push_back(r.prefix);
+    if (is_alloc(r.sig)) {
+      fresh->call_of.push_back(c);
+      fresh->end_of.push_back(outlives);
+      fresh->max_bytes.push_back(r.value);
+    } else if (r.value != no_target) {
+      fresh->end_of[r.value] = c;
     }
   }
-  if (found == ~std::uint32_t{0}) throw_unknown_pointer(p, bytes, alignment, in_region(addr) || host_.contains(addr));
-  if (pl.bytes[found] != bytes || pl.align_log2[found] != log2_of(alignment)) {
-    throw_wrong_size(p, bytes, alignment, pl.bytes[found], pl.align_log2[found]);
-  }
-  if (!same_stream) {
-    leave_plan();
-    return false;
-  }
-  go_loose(pl);
-  rec_.push_back(recorded_call{found, 0, true});
-  free_planned(pl, found);
-  return true;
+  note_first_allocation(*fresh);
+  fresh->slot = static_cast<std::uint32_t>((fresh->sig[0] >> 8) & 0xFFFFFFu);
+  plan* p = fresh.get();
+  plans_.insert(plans_.begin(), std::move(fresh));
+  evict_beyond_capacity();
+  return p;
 }
 
-void iteration_learner::free_planned(iteration_plan& pl, std::uint32_t j) {
-  pl.live[j] = 0;
-  live_.bytes -= pl.bytes[j];
-  if (--live_.count > 0) return;
-  // The iteration ended, perhaps with frees reordered, perhaps shorter than planned (which still
-  // fits the plan, so it stays): the next one starts from the top.
-  if (pl.loose && pl.next_alloc != pl.bytes.size()) ++divergences_;
-  pl.loose = false;
-  rec_.clear();
-  rec_allocs_ = 0;
-  pl.cursor = 0;
-  pl.next_alloc = 0;
-  diverged_in_a_row_ = 0;
+void iteration_learner::note_first_allocation(plan& p) const {
+  for (const call_record& c : calls_) {
+    if (is_alloc(c.sig)) {
+      p.first_min = std::min<std::size_t>(p.first_min, c.value);
+      p.first_max = std::max<std::size_t>(p.first_max, c.value);
+      return;
+    }
+  }
 }
 
-/// The iteration differs from its plan: the region becomes an ordinary chunk holding the plan's
-/// live allocations, and this iteration goes on being recorded so it can be planned.
-void iteration_learner::leave_plan() {
-  iteration_plan& pl = *plan_;
-  if (live_.count == 0 && diverged_in_a_row_ == 0) {
-    // A new shape from its first call: learn it like the first iteration, from nothing.
-    release_region();
-    ++divergences_;
-    diverged_in_a_row_ = 1;
-    growth_.set_frugal(true);
-    recording_ = settings_.learn;
-    rec_.clear();
-    rec_allocs_ = 0;
+void iteration_learner::evict_beyond_capacity() {
+  while (plans_.size() > max_plans) {
+    plan* gone = plans_.back().get();
+    for (const auto& q : plans_) {
+      if (q->next == gone) q->next = nullptr;
+    }
+    if (previous_ == gone) previous_ = nullptr;
+    if (predicted_ == gone) predicted_ = nullptr;
+    if (plan_ == gone) plan_ = nullptr;
+    plans_.pop_back();
+  }
+}
+
+/// Offsets for the allocations that die inside the segment, each at its largest size.
+void iteration_learner::lay_out(plan& p) {
+  std::vector<planned_interval> iv;
+  std::vector<std::uint32_t> who;
+  p.alignment = pool_granule;
+  for (std::uint32_t j = 0; j < p.call_of.size(); ++j) {
+    if (p.end_of[j] == outlives) continue;
+    const std::size_t a = std::max(std::size_t{1} << (p.sig[p.call_of[j]] & 0xFF), pool_granule);
+    iv.push_back(planned_interval{align_up(p.max_bytes[j], pool_granule), a, p.call_of[j], p.end_of[j]});
+    who.push_back(j);
+    p.alignment = std::max(p.alignment, a);
+  }
+  p.laid = false;
+  if (iv.empty()) return;
+  layout lay = plan_layout(iv);
+  if (lay.offsets.size() != iv.size()) {
+    // Not planned now (the placer gave up): the general allocator serves this structure, and
+    // the next attempt waits twice as many segments as the last one did.
+    p.backoff = std::min<std::size_t>(std::max<std::size_t>(2 * p.backoff, 8), 1024);
+    p.retry_at = segments_ + p.backoff;
     return;
   }
-  std::vector<adopted_block> live;
-  for (std::uint32_t j = 0; j < pl.next_alloc; ++j) {
-    if (pl.live[j]) live.push_back(adopted_block{pl.offset[j], pl.bytes[j], pl.align_log2[j], pl.tag[j], j});
+  p.offset.assign(p.call_of.size(), 0);
+  p.laid_bytes.assign(p.call_of.size(), 0);
+  for (std::size_t k = 0; k < iv.size(); ++k) {
+    p.offset[who[k]] = lay.offsets[k];
+    p.laid_bytes[who[k]] = iv[k].bytes;
   }
-  std::sort(live.begin(), live.end(), [](const adopted_block& x, const adopted_block& y) { return x.offset < y.offset; });
-  host_.adopt(region_, live, pl.stream);
-  have_region_ = false;
+  p.size = std::max(lay.size, pool_granule);
+  p.laid = true;
+  ++plans_built_;
+}
 
-  // This iteration is recorded from its start so that it can be planned when it ends.
-  go_loose(pl);
-  recording_ = settings_.learn && rec_.size() <= settings_.max_calls;
-  rec_stream_ = pl.stream;
-  rec_single_stream_ = true;
-  // The cached plan is left ready for a later iteration.
-  for (const adopted_block& a : live) pl.live[a.rec_index] = 0;
-  pl.cursor = 0;
-  pl.next_alloc = 0;
-  pl.loose = false;
+/// The region holds the largest layout of the plans that recur (seen twice or more, and lately):
+/// a segment seen once, such as loading the weights, does not size it.
+void iteration_learner::adopt_region(const plan& latest) {
+  std::size_t size = 0, alignment = pool_granule;
+  for (const auto& p : plans_) {
+    if (!p->laid || p->seen < 2 || segments_ - p->last_seen > recent_segments) continue;
+    size = std::max(size, p->size);
+    alignment = std::max(alignment, p->alignment);
+  }
+  const std::size_t have = host_.region_size();
+  // Grow when a recurring layout needs more; shrink when the region is twice what they need.
+  if (size == 0 || (size <= have && size >= have / 2)) return;
+  const bool steady = latest.same_sizes >= 2 && latest.size == size;
+  if (size == refused_size_ && steady == refused_steady_ && segments_ < refused_at_ + refusal_patience) return;
+  if (host_.set_region(size, alignment, latest.slot, steady)) {
+    refused_size_ = 0;
+  } else {
+    refused_size_ = size;
+    refused_steady_ = steady;
+    refused_at_ = segments_;
+  }
+}
+
+void iteration_learner::start_segment() {
+  longest_ = std::max<std::uint64_t>(longest_, calls_total_ - seg_start_call_);
+  seg_start_call_ = calls_total_;
+  last_cut_ = calls_total_;
+  calls_.clear();
+  seg_calls_ = 0;
+  seg_allocs_ = 0;
+  hash_ = 0x243F6A8885A308D3ull;
+  seg_first_seq_ = next_seq_;
+  recording_ = settings_.learn;
   plan_ = nullptr;
-  plan_active_ = false;
-  ++divergences_;
-  // The rest of this iteration is new ground: grow by what it needs, as in the first one. An
-  // iteration that keeps changing shape is not worth that, nor re-planning every time.
-  growth_.set_frugal(++diverged_in_a_row_ == 1);
-  if (diverged_in_a_row_ >= 2) skip_plans_ = std::size_t{1} << std::min<std::size_t>(diverged_in_a_row_ - 1, 6);
-}
-
-// ---------------------------------------------------------------- reports and checks
-
-void iteration_learner::tally(tag_tally& t) const {
-  if (!plan_active_) return;
-  for (std::uint32_t j = 0; j < plan_->next_alloc; ++j) {
-    if (plan_->live[j]) t.add(plan_->tag[j], plan_->bytes[j]);
-  }
-}
-
-std::size_t iteration_learner::live_planned() const noexcept {
-  return plan_active_ ? static_cast<std::size_t>(std::count(plan_->live.begin(), plan_->live.end(), 1)) : 0;
-}
-
-void iteration_learner::verify() const {
-  if (plan_active_ && (!have_region_ || plan_ == nullptr)) throw_broken("following a plan without a region");
+  matched_ = false;
 }
 
 }  // namespace unimem::detail
+

@@ -1,178 +1,150 @@
-// Internal: pool_resource's iteration learning. An iteration runs from one moment the pool is
-// empty to the next. While the general allocator serves it, the learner records its calls; when
-// the pool empties it lays the iteration out offline (pool_plan) in one region and serves the
-// next identical iteration from that region with O(1) work per call. Not installed.
+// Internal: pool_resource's iteration learning. Not installed.
 //
-// The learner talks to the general allocator only through region_host: it asks for a region
-// (a wholly free chunk that fits, else upstream memory) and, when an iteration leaves its plan,
-// hands the region over as an ordinary chunk holding the plan's live allocations.
+// A process repeats work: forward passes, training steps, the token steps of a generation. The
+// learner cuts the stream of calls into segments ("iterations") without needing an empty pool:
+// a segment ends at a free that brings the number of live allocations down to the level where
+// the previous one ended (weights, optimizer state and caches stay live across the cut; after a
+// long stretch without a cut the level is lifted to the lowest one seen lately). Each segment's
+// call structure — which call allocates, which frees which allocation, on which stream, at which
+// alignment; not the sizes — keys a plan. From the second segment of a structure on, the plan is
+// laid out offline (pool_plan) for the allocations that live and die inside the segment, at the
+// largest size seen at each call, so variable shapes reuse it. Allocations that outlive their
+// segment (weights, caches) are recognised by the same structure and kept out of the planned
+// region.
+//
+// The learner never hands out memory: it advises the general allocator where the next allocation
+// should go — its planned offset in the region, anywhere, or outside the region — and the general
+// allocator takes that place only if it is free for that stream. A wrong guess costs
+// fragmentation, never safety, so a plan may be switched, followed in part or dropped at any call.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <utility>
 #include <vector>
 
-#include <unimem/stream.hpp>
-#include <unimem/tag.hpp>
-
 #include "pools/growth_policy.hpp"
-#include "pools/leak_report.hpp"
 #include "pools/pool_detail.hpp"
-#include "pools/pool_plan.hpp"
-#include "pools/upstream_account.hpp"
 
 namespace unimem::detail {
 
-/// A live allocation of a region handed to the general allocator.
-struct adopted_block {
-  std::size_t offset = 0;
-  std::size_t requested = 0;
-  std::uint8_t align_log2 = 0;
-  tag_id tag = untagged;
-  std::uint32_t rec_index = 0;
-};
-
-/// What the learner needs from the general allocator.
+/// What the learner needs from the general allocator: one region for the plans.
 class region_host {
  public:
-  /// Streams are told apart (memory freed on one is not at once another's).
-  virtual bool streams_ordered() const noexcept = 0;
-  /// True when `addr` lies in one of the general allocator's chunks.
-  virtual bool contains(std::uintptr_t addr) const noexcept = 0;
-  /// Removes a wholly free chunk of about `size` bytes (no more than an eighth above) usable by
-  /// `stream` from the general allocator and describes it in `out`; false when there is none.
-  virtual bool take_snug_chunk(std::size_t size, std::size_t alignment, stream_view stream, pool_chunk& out) = 0;
-  /// Returns the wholly free chunks that no stream other than `stream` may still use.
-  virtual void release_free_chunks_for(stream_view stream) = 0;
-  /// Takes over `region` as an ordinary chunk whose used blocks are `live` (sorted by offset);
-  /// the gaps become free memory of `stream`.
-  virtual void adopt(const pool_chunk& region, const std::vector<adopted_block>& live, stream_view stream) = 0;
+  /// Holds a region of at least `size` bytes at `alignment` for planned allocations (grown in
+  /// place, or swapped when idle), or shrinks an idle one to `size`. Refuses (false) when the
+  /// pool would then hold more than its peak so far — a layout that needs more than the general
+  /// allocator did is not adopted — unless `steady` (the iteration repeats with the same sizes,
+  /// so the plan removes every upstream call of it) and the excess is at most 1/16.
+  virtual bool set_region(std::size_t size, std::size_t alignment, std::uint32_t slot, bool steady) = 0;
+  /// Bytes of the region now (0: none).
+  virtual std::size_t region_size() const noexcept = 0;
 
  protected:
   ~region_host() = default;
 };
 
-/// Bytes and allocations live in the whole pool; the learner counts the ones it serves.
-struct live_totals {
-  std::size_t bytes = 0;
-  std::size_t count = 0;
+/// Where the next allocation should go.
+struct placement_advice {
+  enum class where : std::uint8_t {
+    anywhere,        ///< nothing known: the general allocator's choice (the region included)
+    at_offset,       ///< the planned place, `offset` bytes from the region's start
+    outside_region,  ///< it outlives its segment: keep it out of the planned region
+  };
+  where kind = where::anywhere;
+  std::size_t offset = 0;
 };
 
 class iteration_learner {
  public:
   struct settings {
-    bool learn = true;                       // pool_options::learn_iterations
-    std::size_t max_calls = std::size_t{1} << 16;  // pool_options::max_learned_calls
+    bool learn = true;                             ///< pool_options::learn_iterations
+    std::size_t max_calls = std::size_t{1} << 16;  ///< pool_options::max_learned_calls
+    bool frugal = true;  ///< unplanned segments grow by exactly what they ask (no growth_step set)
   };
 
-  iteration_learner(settings s, upstream_account& upstream, region_host& host, growth_policy& growth,
-                    live_totals& live);
-  /// Returns the region to upstream.
+  iteration_learner(settings s, region_host& host, growth_policy& growth);
   ~iteration_learner();
   iteration_learner(const iteration_learner&) = delete;
   iteration_learner& operator=(const iteration_learner&) = delete;
 
-  /// Serving a learned plan now: allocate() and deallocate() go here first.
-  bool following() const noexcept { return plan_active_; }
+  /// Before an allocation of `bytes` at alignment 2^`align_log2` on stream slot `slot`.
+  placement_advice advise(std::size_t bytes, std::uint8_t align_log2, std::uint32_t slot);
+  /// After it: `b` is the used block that serves it (b->seq is set here).
+  void on_allocate(pool_block* b, std::uint32_t slot);
+  /// After a free of the allocation numbered `seq` on `slot`; `live_count` allocations remain.
+  void on_free(std::uint64_t seq, std::uint32_t slot, std::size_t live_count);
 
-  /// The planned place of the next call, or null when the call leaves the plan (the general
-  /// allocator serves it then).
-  void* allocate(std::size_t bytes, std::size_t alignment, stream_view stream);
-  /// True when the free was the plan's; false when it left the plan (the general allocator
-  /// frees it then).
-  /// @throws std::invalid_argument for a pointer the plan did not hand out or a wrong size
-  bool deallocate(void* p, std::size_t bytes, std::size_t alignment, stream_view stream);
-
-  /// The general allocator served an allocation (recorded when learning).
-  void on_general_allocate(pool_block* b, stream_view stream);
-  /// The general allocator freed the allocation recorded as `rec_index`.
-  void on_general_free(std::uint32_t rec_index, stream_view stream);
-  /// Nothing is live any more: the iteration ended.
-  void on_empty();
-
-  /// Drops the plans and returns the region when nothing is live; returns the bytes returned.
-  std::size_t release();
-
-  bool in_region(std::uintptr_t addr) const noexcept {
-    return have_region_ && addr >= region_.base && addr < region_.base + region_.size;
-  }
-  bool has_region() const noexcept { return have_region_; }
-  std::size_t region_bytes() const noexcept { return have_region_ ? region_.size : 0; }
+  /// This segment is following a plan whose layout the region holds.
+  bool following() const noexcept;
+  /// following(), or between segments: the last one did.
+  bool serving() const noexcept { return seg_calls_ == 0 ? last_followed_ : following(); }
   std::size_t plans_built() const noexcept { return plans_built_; }
   std::size_t divergences() const noexcept { return divergences_; }
-  void tally(tag_tally& t) const;
-  /// Planned allocations live now (checked mode).
-  std::size_t live_planned() const noexcept;
-  /// @throws std::logic_error naming a broken invariant
-  void verify() const;
+  std::size_t segments() const noexcept { return segments_; }
 
  private:
-  /// One call of a recorded iteration: an allocate (bytes, alignment) or a free (of allocation
-  /// number `value`).
-  struct recorded_call {
-    std::uint64_t value = 0;
-    std::uint8_t align_log2 = 0;
-    bool is_free = false;
+  struct plan;
+  struct call_record {
+    std::uint64_t value;   // alloc: bytes; free: the segment's allocation number, or ~0 (older)
+    std::uint64_t sig;     // the call's structure (kind, stream slot, alignment, freed allocation)
+    std::uint64_t prefix;  // hash of the structure up to and including this call
   };
 
-  /// A learned iteration: the calls it expects, in order, and where each allocation goes.
-  struct iteration_plan {
-    std::vector<recorded_call> calls;
-    std::vector<std::size_t> offset;   // per allocation
-    std::vector<std::size_t> bytes;    // per allocation: the request, checked on free
-    std::vector<std::uint8_t> align_log2;
-    predecessor_lists before;          // per allocation: who must be freed before it is placed
-    std::vector<std::pair<std::size_t, std::uint32_t>> by_offset;  // (offset, allocation), sorted
-    std::vector<tag_id> tag;           // per allocation, of the current iteration
-    std::vector<std::uint8_t> live;    // per allocation, of the current iteration
-    std::size_t size = 0;              // bytes of region it needs
-    std::size_t alignment = 0;         // alignment of the region it needs
-    stream_view stream{};
-    std::size_t cursor = 0;            // strict mode: next call expected
-    std::uint32_t next_alloc = 0;      // number of the next allocation
-    bool loose = false;                // frees came in another order: allocations are checked
-  };
-
-  static constexpr std::size_t max_plans = 4;
-
-  static bool same_calls(const std::vector<recorded_call>& x, const std::vector<recorded_call>& y);
-  static bool lay_out(iteration_plan& pl, std::uint32_t allocs);
-  static bool predecessors_free(const iteration_plan& pl, std::uint32_t j) noexcept;
-
-  void record(std::uint64_t value, std::uint8_t align_log2, bool is_free, stream_view stream);
-  void stop_recording();
-  void build_plan();
-  void promote(iteration_plan* pl);
-  bool ensure_region(std::size_t size, std::size_t alignment, stream_view stream);
-  void release_region();
-  void* place_planned(iteration_plan& pl, std::size_t bytes);
-  void go_loose(iteration_plan& pl);
-  void free_planned(iteration_plan& pl, std::uint32_t j);
-  void leave_plan();
+  static std::uint64_t alloc_sig(std::uint8_t align_log2, std::uint32_t slot) noexcept;
+  static std::uint64_t free_sig(std::uint64_t target, std::uint32_t slot) noexcept;
+  void push(std::uint64_t value, std::uint64_t sig);
+  void begin_segment(std::uint64_t sig, std::size_t bytes);
+  void lift_floor(std::size_t live_count);
+  plan* choose_plan(std::size_t bytes, std::uint64_t sig) const;
+  plan* switch_plan(std::uint64_t sig, std::uint64_t prefix) const;
+  plan* find_plan() const;
+  plan* remember();
+  bool merge_sizes(plan& p);
+  void note_first_allocation(plan& p) const;
+  void evict_beyond_capacity();
+  void lay_out(plan& p);
+  void adopt_region(const plan& p);
+  void end_segment();
+  void start_segment();
 
   settings settings_;
-  upstream_account& upstream_;
   region_host& host_;
   growth_policy& growth_;
-  live_totals& live_;
 
-  bool recording_;
-  bool rec_single_stream_ = true;
-  stream_view rec_stream_{};
-  std::vector<recorded_call> rec_;
-  std::uint32_t rec_allocs_ = 0;
-  std::vector<std::unique_ptr<iteration_plan>> plans_;  // most recently used first
-  iteration_plan* plan_ = nullptr;  // the plan being followed (set iff plan_active_)
-  pool_chunk region_{};             // where plans are served from (valid iff have_region_)
-  bool have_region_ = false;
-  stream_view region_stream_{};
-  bool plan_active_ = false;
+  // The segment being recorded.
+  std::vector<call_record> calls_;
+  std::size_t seg_calls_ = 0;
+  std::uint32_t seg_allocs_ = 0;
+  std::uint64_t hash_ = 0;            // of the structure so far
+  std::uint64_t seg_first_seq_ = 0;   // number of the segment's first allocation
+  std::uint64_t next_seq_ = 0;        // number of the next allocation
+  bool recording_ = true;             // false: too long to learn, only counted
+
+  // Cutting segments: at a free that brings the live count down to floor_.
+  std::size_t floor_ = 0;
+  std::size_t level_min_[2] = {~std::size_t{0}, ~std::size_t{0}};  // of the last two blocks of calls
+  std::uint64_t calls_total_ = 0;
+  std::uint64_t last_cut_ = 0;
+  std::uint64_t seg_start_call_ = 0;
+  std::uint64_t longest_ = 0;
+
+  // Plans, most recently used first; the one followed in this segment.
+  std::vector<std::unique_ptr<plan>> plans_;
+  plan* plan_ = nullptr;       // followed in this segment (null: none)
+  plan* previous_ = nullptr;   // the plan of the previous segment (to learn what follows it)
+  plan* predicted_ = nullptr;  // the plan expected for the next segment
+  bool matched_ = false;       // this segment has matched plan_ call for call so far
+  bool counted_divergence_ = false;
+  bool last_followed_ = false;
+  std::size_t region_size_ = 0;     // the host's, at the start of this segment
+  std::size_t refused_size_ = 0;    // a region size the host refused, not asked for again ...
+  std::size_t refused_at_ = 0;      // ... until this many segments later
+  bool refused_steady_ = false;     // ... or until its plan is found steady
+
   std::size_t plans_built_ = 0;
   std::size_t divergences_ = 0;
-  std::size_t diverged_in_a_row_ = 0;
-  std::size_t skip_plans_ = 0;
+  std::size_t segments_ = 0;
 };
 
 }  // namespace unimem::detail

@@ -31,6 +31,18 @@ class upstream_account {
     reserved_ -= bytes;
   }
 
+  /// Memory mapped into (or unmapped from) the pool's virtual range: held like upstream memory,
+  /// one call each.
+  void mapped(std::size_t bytes) noexcept {
+    ++allocations_;
+    reserved_ += bytes;
+    peak_ = std::max(peak_, reserved_);
+  }
+  void unmapped(std::size_t bytes) noexcept {
+    ++deallocations_;
+    reserved_ -= bytes;
+  }
+
   std::size_t reserved() const noexcept { return reserved_; }
   std::size_t peak() const noexcept { return peak_; }
   std::size_t allocations() const noexcept { return allocations_; }
