@@ -362,20 +362,22 @@ template <class Index>
 bool general_allocator<Index>::set_range_region(std::size_t size, std::uint32_t s, bool steady) {
   const std::size_t g = range_->granularity();
   const std::size_t want = align_up(size, g);
-  if (region_ != nullptr && !region_->in_range) {
-    // From a chunk region to the range: the chunk goes (or stays as an ordinary chunk).
-    if (quiet(*region_, s)) {
-      drop_chunk(region_);
-    } else {
-      demote_region();
-    }
-  }
-  const std::size_t have = region_ != nullptr ? region_->size : 0;
+  const bool from_chunk = region_ != nullptr && !region_->in_range;
+  const std::size_t have = region_ != nullptr && region_->in_range ? region_->size : 0;
   if (want == have) return true;
   if (want > have) {
-    const std::size_t keep = upstream_.reserved() - releasable(s);
+    const bool chunk_idle = from_chunk && quiet(*region_, s);
+    const std::size_t keep = upstream_.reserved() - releasable(s) - (chunk_idle ? region_->size : 0);
     const std::size_t allowed = adoption_limit(steady);
-    if (keep + (want - have) > allowed || upstream_.reserved() + (want - have) > maximum_size_) return false;
+    if (keep + (want - have) > allowed || keep + (want - have) > maximum_size_) return false;
+    if (from_chunk) {
+      // From a chunk region to the range: the chunk goes (or stays as an ordinary chunk).
+      if (chunk_idle) {
+        drop_chunk(region_);
+      } else {
+        demote_region();
+      }
+    }
     release_free_chunks(everything, s, false);
     try {
       range_->resize(want);
@@ -529,4 +531,5 @@ template class general_allocator<tlsf_index>;
 template class general_allocator<ordered_index>;
 
 }  // namespace unimem::detail
+
 
