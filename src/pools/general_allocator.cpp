@@ -292,7 +292,9 @@ std::size_t general_allocator<Index>::release_free_chunks(std::size_t target, st
   }
   std::vector<pool_chunk*> free_chunks;
   for (auto& c : chunks_) {
-    if ((region || !c->is_region) && quiet(*c, s)) free_chunks.push_back(c.get());
+    if (!region && c->is_region) continue;
+    // Unmapping is not stream-ordered: range memory goes only once every stream is done with it.
+    if (c->in_range ? owner(*c) == 0 : quiet(*c, s)) free_chunks.push_back(c.get());
   }
   std::sort(free_chunks.begin(), free_chunks.end(), [](const pool_chunk* x, const pool_chunk* y) { return x->size > y->size; });
   std::size_t freed = 0;

@@ -14,6 +14,7 @@
 #include <unimem/error.hpp>
 
 #include "detail/cuda_check.hpp"
+#include "resources/virtual_range_base.hpp"
 
 namespace unimem {
 
@@ -45,7 +46,7 @@ virtual_memory_decision decide_virtual_memory(const device_profile& p) {
 
 namespace {
 
-class host_range final : public virtual_range {
+class host_range final : public detail::virtual_range_base {
  public:
   host_range(std::size_t reservation, std::size_t granularity) {
     const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
@@ -66,21 +67,10 @@ class host_range final : public virtual_range {
   }
   ~host_range() override { ::munmap(reinterpret_cast<void*>(base_), capacity_); }
 
-  std::uintptr_t base() const noexcept override { return base_; }
-  std::size_t capacity() const noexcept override { return capacity_; }
-  std::size_t granularity() const noexcept override { return granularity_; }
-  std::size_t mapped() const noexcept override { return mapped_; }
   resource_traits traits() const noexcept override { return {memory_kind::host, true, false, false}; }
 
   void resize(std::size_t bytes) override {
-    if (bytes % granularity_ != 0) {
-      throw std::invalid_argument(fmt::format("virtual_range::resize({} B): not a multiple of the granularity {} B",
-                                              bytes, granularity_));
-    }
-    if (bytes > capacity_) {
-      throw out_of_memory(bytes, "unimem host virtual range",
-                          fmt::format("the range reserves {}; reserve a larger one", detail::format_bytes(capacity_)));
-    }
+    check_resize(bytes, "unimem host virtual range");
     if (bytes > mapped_) {
       if (::mprotect(reinterpret_cast<void*>(base_ + mapped_), bytes - mapped_, PROT_READ | PROT_WRITE) != 0) {
         throw out_of_memory(bytes - mapped_, "unimem host virtual range",
@@ -94,12 +84,6 @@ class host_range final : public virtual_range {
     }
     mapped_ = bytes;
   }
-
- private:
-  std::uintptr_t base_ = 0;
-  std::size_t capacity_ = 0;
-  std::size_t granularity_ = 0;
-  std::size_t mapped_ = 0;
 };
 
 }  // namespace

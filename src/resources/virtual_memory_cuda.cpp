@@ -13,6 +13,7 @@
 
 #include "detail/cuda_check.hpp"
 #include "detail/driver_entry.hpp"
+#include "resources/virtual_range_base.hpp"
 
 namespace unimem {
 namespace {
@@ -98,13 +99,15 @@ std::size_t reserve_largest(std::size_t want, std::size_t granularity, CUdevicep
   }
 }
 
-class device_range final : public virtual_range {
+class device_range final : public detail::virtual_range_base {
  public:
   device_range(int device, std::size_t reservation) : device_(device) {
     const char* who = "unimem::make_device_virtual_range";
     granularity_ = checked_granularity(device, who);
     std::string why;
-    capacity_ = reserve_largest(reservation, granularity_, base_, why);
+    CUdeviceptr base = 0;
+    capacity_ = reserve_largest(reservation, granularity_, base, why);
+    base_ = static_cast<std::uintptr_t>(base);
     if (capacity_ == 0) {
       throw cuda_error(fmt::format("{}({}, {} B): {}", who, device, reservation, why), 2,
                        "the driver refused every reservation down to 1 GiB; pools grow by chunks");
@@ -114,31 +117,19 @@ class device_range final : public virtual_range {
   ~device_range() override {
     const vmm_api& api = vmm();
     while (!pieces_.empty()) {
-      api.unmap(base_ + pieces_.back().offset, pieces_.back().size);
+      api.unmap(dptr() + pieces_.back().offset, pieces_.back().size);
       api.release(pieces_.back().handle);
       pieces_.pop_back();
     }
-    api.address_free(base_, capacity_);
+    api.address_free(dptr(), capacity_);
   }
 
-  std::uintptr_t base() const noexcept override { return static_cast<std::uintptr_t>(base_); }
-  std::size_t capacity() const noexcept override { return capacity_; }
-  std::size_t granularity() const noexcept override { return granularity_; }
-  std::size_t mapped() const noexcept override { return mapped_; }
   resource_traits traits() const noexcept override { return {memory_kind::device, false, true, false}; }
 
   /// Grows by one piece of physical memory; shrinks by whole pieces (the driver unmaps whole
   /// mappings), so after a shrink mapped() may stay above `bytes` by less than the last piece.
   void resize(std::size_t bytes) override {
-    if (bytes % granularity_ != 0) {
-      throw std::invalid_argument(fmt::format("virtual_range::resize({} B): not a multiple of the granularity {} B",
-                                              bytes, granularity_));
-    }
-    if (bytes > capacity_) {
-      throw out_of_memory(bytes, "unimem device virtual range",
-                          fmt::format("the range reserves {}; the pool needs more than the device's memory",
-                                      detail::format_bytes(capacity_)));
-    }
+    check_resize(bytes, "unimem device virtual range");
     const vmm_api& api = vmm();
     if (bytes > mapped_) {
       grow(bytes - mapped_);
@@ -146,7 +137,7 @@ class device_range final : public virtual_range {
     }
     while (!pieces_.empty() && pieces_.back().offset >= bytes) {
       const piece p = pieces_.back();
-      CUresult r = api.unmap(base_ + p.offset, p.size);
+      CUresult r = api.unmap(dptr() + p.offset, p.size);
       if (r != CUDA_SUCCESS) detail::throw_driver_error(r, fmt::format("cuMemUnmap({} B)", p.size));
       api.release(p.handle);
       pieces_.pop_back();
@@ -173,7 +164,7 @@ class device_range final : public virtual_range {
                                       detail::format_bytes(size), device_));
     }
     if (r != CUDA_SUCCESS) detail::throw_driver_error(r, fmt::format("cuMemCreate({} B, device {})", size, device_));
-    r = api.map(base_ + mapped_, size, 0, h, 0);
+    r = api.map(dptr() + mapped_, size, 0, h, 0);
     if (r != CUDA_SUCCESS) {
       api.release(h);
       detail::throw_driver_error(r, fmt::format("cuMemMap({} B at offset {})", size, mapped_));
@@ -182,9 +173,9 @@ class device_range final : public virtual_range {
     access.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
     access.location.id = device_;
     access.flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE;
-    r = api.set_access(base_ + mapped_, size, &access, 1);
+    r = api.set_access(dptr() + mapped_, size, &access, 1);
     if (r != CUDA_SUCCESS) {
-      api.unmap(base_ + mapped_, size);
+      api.unmap(dptr() + mapped_, size);
       api.release(h);
       detail::throw_driver_error(r, fmt::format("cuMemSetAccess({} B, device {}, read-write)", size, device_));
     }
@@ -192,11 +183,9 @@ class device_range final : public virtual_range {
     mapped_ += size;
   }
 
+  CUdeviceptr dptr() const noexcept { return static_cast<CUdeviceptr>(base_); }
+
   int device_;
-  CUdeviceptr base_ = 0;
-  std::size_t capacity_ = 0;
-  std::size_t granularity_ = 0;
-  std::size_t mapped_ = 0;
   std::vector<piece> pieces_;
 };
 
