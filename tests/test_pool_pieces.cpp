@@ -139,9 +139,9 @@ TEST_F(allocator_fixture, a_region_above_the_peak_reached_is_not_adopted) {
   pool_block* b = general.allocate(8 * MiB, 256, stream_view{}, 0, true, 0);
   general.free(b, 0);
   ASSERT_EQ(account.peak(), 8 * MiB);
-  EXPECT_FALSE(general.set_region(9 * MiB, 256, 0, false)) << "more than the general allocator ever needed";
+  EXPECT_FALSE(general.set_region(9 * MiB, 256, 0, false, 0)) << "more than the general allocator ever needed";
   EXPECT_EQ(general.region_size(), 0u);
-  EXPECT_TRUE(general.set_region(8 * MiB + 512 * KiB, 256, 0, true)) << "a steady iteration may exceed it by 1/8";
+  EXPECT_TRUE(general.set_region(8 * MiB + 512 * KiB, 256, 0, true, 0)) << "a steady iteration may exceed it by 1/8";
   EXPECT_EQ(general.region_size(), 8 * MiB + 512 * KiB);
   EXPECT_EQ(account.reserved(), general.region_size()) << "the free chunk went back first";
   general.verify();
@@ -150,7 +150,7 @@ TEST_F(allocator_fixture, a_region_above_the_peak_reached_is_not_adopted) {
 TEST_F(allocator_fixture, a_planned_place_is_taken_only_when_free) {
   pool_block* b = general.allocate(4 * MiB, 256, stream_view{}, 0, true, 0);
   general.free(b, 0);
-  ASSERT_TRUE(general.set_region(4 * MiB, 256, 0, false));
+  ASSERT_TRUE(general.set_region(4 * MiB, 256, 0, false, 0));
   pool_block* x = general.place_at(MiB, MiB, 256, 0);
   ASSERT_NE(x, nullptr);
   EXPECT_EQ(general.place_at(MiB + 512 * KiB, 256, 256, 0), nullptr) << "inside a used block";

@@ -322,12 +322,13 @@ std::size_t general_allocator<Index>::adoption_limit(bool steady) const noexcept
 constexpr std::size_t range_min_granules = 16;
 
 template <class Index>
-bool general_allocator<Index>::set_region(std::size_t size, std::size_t alignment, std::uint32_t s, bool steady) {
+bool general_allocator<Index>::set_region(std::size_t size, std::size_t alignment, std::uint32_t s, bool steady,
+                                          std::size_t outside) {
   size = align_up(size, pool_granule);
   alignment = std::max(alignment, pool_granule);
   if (range_ != nullptr && alignment <= range_->granularity() &&
       ((region_ != nullptr && region_->in_range) || size >= range_min_granules * range_->granularity())) {
-    return set_range_region(size, s, steady);
+    return set_range_region(size, s, steady, outside);
   }
   const bool shrink = region_ != nullptr && size < region_->size;
   if (region_ != nullptr && region_->size >= size && region_->alignment >= alignment && !shrink) return true;
@@ -335,7 +336,7 @@ bool general_allocator<Index>::set_region(std::size_t size, std::size_t alignmen
   const bool idle = region_ != nullptr && quiet(*region_, s);
   const std::size_t keep = upstream_.reserved() - releasable(s) - (idle ? region_->size : 0);
   const std::size_t allowed = adoption_limit(steady);
-  if (keep + size > allowed || keep + size > maximum_size_) return false;
+  if (keep + size + outside > allowed || keep + size > maximum_size_) return false;
   if (region_ != nullptr) {
     if (idle) {
       drop_chunk(region_);
@@ -361,7 +362,8 @@ bool general_allocator<Index>::set_region(std::size_t size, std::size_t alignmen
 /// The region in the virtual range: grown in place (live allocations stay where they are) or
 /// shrunk at its free top, never swapped.
 template <class Index>
-bool general_allocator<Index>::set_range_region(std::size_t size, std::uint32_t s, bool steady) {
+bool general_allocator<Index>::set_range_region(std::size_t size, std::uint32_t s, bool steady,
+                                                std::size_t outside) {
   const std::size_t g = range_->granularity();
   const std::size_t want = align_up(size, g);
   const bool from_chunk = region_ != nullptr && !region_->in_range;
@@ -371,7 +373,7 @@ bool general_allocator<Index>::set_range_region(std::size_t size, std::uint32_t 
     const bool chunk_idle = from_chunk && quiet(*region_, s);
     const std::size_t keep = upstream_.reserved() - releasable(s) - (chunk_idle ? region_->size : 0);
     const std::size_t allowed = adoption_limit(steady);
-    if (keep + (want - have) > allowed || keep + (want - have) > maximum_size_) return false;
+    if (keep + (want - have) + outside > allowed || keep + (want - have) > maximum_size_) return false;
     if (from_chunk) {
       // From a chunk region to the range: the chunk goes (or stays as an ordinary chunk).
       if (chunk_idle) {

@@ -77,7 +77,8 @@ class general_allocator final : public region_host {
   std::size_t verify() const;
 
   // region_host
-  bool set_region(std::size_t size, std::size_t alignment, std::uint32_t slot, bool steady) override;
+  bool set_region(std::size_t size, std::size_t alignment, std::uint32_t slot, bool steady,
+                  std::size_t outside) override;
   std::size_t region_size() const noexcept override { return region_ != nullptr ? region_->size : 0; }
 
   static constexpr std::size_t everything = ~std::size_t{0};
@@ -94,7 +95,7 @@ class general_allocator final : public region_host {
   void take_used(pool_block* b, std::size_t bytes, std::size_t alignment);
   void drop_chunk(pool_chunk* c);
   void demote_region();
-  bool set_range_region(std::size_t size, std::uint32_t s, bool steady);
+  bool set_range_region(std::size_t size, std::uint32_t s, bool steady, std::size_t outside);
   std::size_t releasable(std::uint32_t s) const;
   bool quiet(const pool_chunk& c, std::uint32_t s) const noexcept;
   std::size_t adoption_limit(bool steady) const noexcept;

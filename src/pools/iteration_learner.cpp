@@ -43,13 +43,17 @@ struct iteration_learner::plan {
   std::vector<std::size_t> laid_bytes;  // per allocation: what the layout is for
   std::vector<std::size_t> offset;      // per allocation (those that die in the segment)
   std::size_t size = 0;                 // region bytes the layout needs
+  std::size_t lower_bound = 0;          // most bytes of its planned allocations live at once
+  std::size_t outliving = 0;            // bytes of its allocations that outlive it (outside the region)
   std::size_t alignment = pool_granule;
   std::size_t first_min = ~std::size_t{0};  // range of the first allocation's request
   std::size_t first_max = 0;
   std::uint32_t slot = 0;               // stream slot of the first call
   std::size_t seen = 0;                 // segments of this structure so far
   std::size_t same_sizes = 0;           // of them in a row, no size above the layout's
+  std::size_t growing = 0;              // of them in a row, some size above the layout's
   std::size_t last_seen = 0;            // segments_ when it was last seen
+  std::uint64_t last_seen_call = 0;     // calls_total_ then
   plan* next = nullptr;                 // the plan that followed this one last time
   bool laid = false;                    // offsets hold
   std::size_t retry_at = 0;             // after a failed layout: no new attempt before this segment
@@ -113,6 +117,13 @@ void iteration_learner::begin_segment(std::uint64_t sig, std::size_t bytes) {
   matched_ = plan_ != nullptr;
   counted_divergence_ = false;
   region_size_ = host_.region_size();
+  if (plan_ != nullptr && sizes_region(*plan_) && plan_->size > region_size_ + region_size_ / 16) {
+    // A recurring plan the region has shrunk below since (a prompt of a length seen before, after
+    // many token steps): the region grows for it now rather than the segment growing the pool,
+    // if what the segment will keep outside it still fits under the peak.
+    host_.set_region(plan_->size, plan_->alignment, plan_->slot, plan_->same_sizes >= 2, plan_->outliving);
+    region_size_ = host_.region_size();
+  }
   seg_first_seq_ = next_seq_;
   // A segment no plan serves grows by exactly what it asks, so that its peak stays at its live
   // peak (at one upstream call per new size, until its structure recurs and is planned).
@@ -229,17 +240,24 @@ void iteration_learner::end_segment() {
   if (recording_ && seg_allocs_ > 0) {
     p = find_plan();
     if (p != nullptr) {
-      p->same_sizes = merge_sizes(*p) ? 0 : p->same_sizes + 1;
+      if (merge_sizes(*p)) {
+        p->same_sizes = 0;
+        ++p->growing;
+      } else {
+        ++p->same_sizes;
+        p->growing = 0;
+      }
     } else {
       // Laid out at once, so that when the structure comes back it is placed from its first
       // call (in whatever region recurring plans hold); only recurring plans size the region.
       p = remember();
-      lay_out(*p);
+      lay_out(*p, false);
     }
   }
   if (p != nullptr) {
     ++p->seen;
     p->last_seen = segments_;
+    p->last_seen_call = calls_total_;
     auto it = std::find_if(plans_.begin(), plans_.end(), [p](const auto& u) { return u.get() == p; });
     std::rotate(plans_.begin(), it, it + 1);  // most recently used first
     if (previous_ != nullptr) previous_->next = p;
@@ -265,7 +283,7 @@ bool iteration_learner::merge_sizes(plan& p) {
     ++j;
   }
   note_first_allocation(p);
-  if ((grew || !p.laid) && segments_ >= p.retry_at) lay_out(p);
+  if ((grew || !p.laid) && segments_ >= p.retry_at) lay_out(p, grew && p.growing >= 1);
   return grew;
 }
 
@@ -321,20 +339,28 @@ void iteration_learner::evict_beyond_capacity() {
   }
 }
 
-/// Offsets for the allocations that die inside the segment, each at its largest size.
-void iteration_learner::lay_out(plan& p) {
+/// Offsets for the allocations that die inside the segment, each at its largest size; with
+/// `headroom` (sizes that keep growing, as a generated sequence does step after step) at 1/16
+/// more, so that the next steps fit the same layout and region.
+void iteration_learner::lay_out(plan& p, bool headroom) {
   std::vector<planned_interval> iv;
   std::vector<std::uint32_t> who;
   p.alignment = pool_granule;
   for (std::uint32_t j = 0; j < p.call_of.size(); ++j) {
     if (p.end_of[j] == outlives) continue;
     const std::size_t a = std::max(std::size_t{1} << (p.sig[p.call_of[j]] & 0xFF), pool_granule);
-    iv.push_back(planned_interval{align_up(p.max_bytes[j], pool_granule), a, p.call_of[j], p.end_of[j]});
+    const std::size_t bytes = headroom ? p.max_bytes[j] + p.max_bytes[j] / 16 : p.max_bytes[j];
+    iv.push_back(planned_interval{align_up(bytes, pool_granule), a, p.call_of[j], p.end_of[j]});
     who.push_back(j);
     p.alignment = std::max(p.alignment, a);
   }
   p.laid = false;
+  p.outliving = 0;
+  for (std::uint32_t j = 0; j < p.call_of.size(); ++j) {
+    if (p.end_of[j] == outlives) p.outliving += align_up(p.max_bytes[j], pool_granule);
+  }
   if (iv.empty()) return;
+  p.lower_bound = most_live(iv);
   layout lay = plan_layout(iv);
   if (lay.offsets.size() != iv.size()) {
     // Not planned now (the placer gave up): the general allocator serves this structure, and
@@ -354,12 +380,35 @@ void iteration_learner::lay_out(plan& p) {
   ++plans_built_;
 }
 
-/// The region holds the largest layout of the plans that recur (seen twice or more, and lately):
-/// a segment seen once, such as loading the weights, does not size it.
+/// Most bytes of `iv` live at once: no layout can be smaller.
+std::size_t iteration_learner::most_live(const std::vector<planned_interval>& iv) {
+  std::vector<std::pair<std::uint32_t, std::int64_t>> change;
+  change.reserve(2 * iv.size());
+  for (const planned_interval& v : iv) {
+    change.emplace_back(v.start, static_cast<std::int64_t>(v.bytes));
+    change.emplace_back(v.end, -static_cast<std::int64_t>(v.bytes));
+  }
+  std::sort(change.begin(), change.end());  // a free at the same call comes first
+  std::int64_t now = 0, most = 0;
+  for (const auto& c : change) most = std::max(most, now += c.second);
+  return static_cast<std::size_t>(most);
+}
+
+/// The plans that size the region: laid out within 1/8 of their lower bound (a poor layout is
+/// followed where it fits, never paid for), recurring (seen twice or more: a segment seen once,
+/// such as loading the weights, does not size it) and recent (seen in the last 64 segments, or
+/// in the last four times the longest segment's calls: a cycle of many short segments keeps the
+/// long one's region).
+bool iteration_learner::sizes_region(const plan& p) const noexcept {
+  if (!p.laid || p.seen < 2 || p.size > p.lower_bound + p.lower_bound / 8) return false;
+  return segments_ - p.last_seen <= recent_segments || calls_total_ - p.last_seen_call <= 4 * longest_;
+}
+
+/// The region holds the largest layout of the plans that size it (sizes_region).
 void iteration_learner::adopt_region(const plan& latest) {
   std::size_t size = 0, alignment = pool_granule;
   for (const auto& p : plans_) {
-    if (!p->laid || p->seen < 2 || segments_ - p->last_seen > recent_segments) continue;
+    if (!sizes_region(*p)) continue;
     size = std::max(size, p->size);
     alignment = std::max(alignment, p->alignment);
   }
@@ -368,7 +417,7 @@ void iteration_learner::adopt_region(const plan& latest) {
   if (size == 0 || (size <= have && size >= have / 2)) return;
   const bool steady = latest.same_sizes >= 2 && latest.size == size;
   if (size == refused_size_ && steady == refused_steady_ && segments_ < refused_at_ + refusal_patience) return;
-  if (host_.set_region(size, alignment, latest.slot, steady)) {
+  if (host_.set_region(size, alignment, latest.slot, steady, 0)) {
     refused_size_ = 0;
   } else {
     refused_size_ = size;

@@ -25,6 +25,7 @@
 
 #include "pools/growth_policy.hpp"
 #include "pools/pool_detail.hpp"
+#include "pools/pool_plan.hpp"
 
 namespace unimem::detail {
 
@@ -33,10 +34,12 @@ class region_host {
  public:
   /// Holds a region of at least `size` bytes at `alignment` for planned allocations (grown in
   /// place, or swapped when idle), or shrinks an idle one to `size`. Refuses (false) when the
-  /// pool would then hold more than its peak so far — a layout that needs more than the general
-  /// allocator did is not adopted — unless `steady` (the iteration repeats with the same sizes,
-  /// so the plan removes every upstream call of it) and the excess is at most 1/16.
-  virtual bool set_region(std::size_t size, std::size_t alignment, std::uint32_t slot, bool steady) = 0;
+  /// pool would then hold more than its peak so far, counting `outside` bytes the plan's segment
+  /// will yet take outside the region — a layout that needs more than the general allocator did
+  /// is not adopted — unless `steady` (the iteration repeats with the same sizes, so the plan
+  /// removes every upstream call of it) and the excess is at most 1/8.
+  virtual bool set_region(std::size_t size, std::size_t alignment, std::uint32_t slot, bool steady,
+                          std::size_t outside) = 0;
   /// Bytes of the region now (0: none).
   virtual std::size_t region_size() const noexcept = 0;
 
@@ -103,8 +106,10 @@ class iteration_learner {
   bool merge_sizes(plan& p);
   void note_first_allocation(plan& p) const;
   void evict_beyond_capacity();
-  void lay_out(plan& p);
+  void lay_out(plan& p, bool headroom);
   void adopt_region(const plan& p);
+  bool sizes_region(const plan& p) const noexcept;
+  static std::size_t most_live(const std::vector<planned_interval>& iv);
   void end_segment();
   void start_segment();
 
