@@ -85,16 +85,23 @@ pool_block* general_allocator<Index>::place_at(std::size_t offset, std::size_t b
     std::uintptr_t end = b->addr + b->size;
     for (const pool_block* x = b->next; end < addr + n && x != nullptr && x->is_free; x = x->next) end += x->size;
     if (end < addr + n) return nullptr;
-    region_free_.usable_by(b, s);
+    b = region_free_.usable_by(b, s);
     while (b->addr + b->size < addr + n) {
-      region_free_.usable_by(b->next, s);
-      region_free_.remove(b->next);
-      region_free_.remove(b);
-      region_free_.absorb_next(b);
-      region_free_.insert(b);
+      pool_block* next = region_free_.usable_by(b->next, s);  // merges into b when it becomes s's
+      if (next != b) {
+        // Settled and s's blocks join; the result is s's (with the later stamp) if either was.
+        const std::uint32_t slot = std::max(b->slot, next->slot);
+        const std::uint64_t stamp = std::max(b->stamp, next->stamp);
+        region_free_.remove(next);
+        region_free_.remove(b);
+        region_free_.absorb_next(b);
+        b->slot = slot;
+        b->stamp = stamp;
+        region_free_.insert(b);
+      }
     }
   } else {
-    region_free_.usable_by(b, s);
+    b = region_free_.usable_by(b, s);
   }
   b = carve(b, addr, n);
   take_used(b, bytes, alignment);

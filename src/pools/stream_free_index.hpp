@@ -68,15 +68,14 @@ class stream_free_index {
       pool_block* b = index_[t].find(need);
       if (b != nullptr && (best == nullptr || b->size < best->size)) best = b;
     }
-    if (best != nullptr) take_over(best, s);
-    return best;
+    return best != nullptr ? take_over(best, s) : nullptr;
   }
 
-  /// True when slot `s` may use the free block `b` now, ordering s after b's owner if needed.
-  bool usable_by(pool_block* b, std::uint32_t s) {
-    if (b->slot == 0 || b->slot == s) return true;
-    take_over(b, s);
-    return true;
+  /// The free block `b` made usable by slot `s` now (ordering s after b's owner if needed); it
+  /// may have merged with neighbours of s, so the block returned can start before `b`.
+  pool_block* usable_by(pool_block* b, std::uint32_t s) {
+    if (b->slot == 0 || b->slot == s) return b;
+    return take_over(b, s);
   }
 
   /// Marks the used block `b` free on slot `s`, merges it with the free neighbours it may join
@@ -166,15 +165,27 @@ class stream_free_index {
     if (index_.size() < n) index_.resize(n);
   }
 
-  /// Gives the free block `b` of another stream to slot `s`: s waits for the free's event, and
-  /// the block gets a stamp of s (a third stream must wait for s, whose work now follows the
-  /// owner's).
-  void take_over(pool_block* b, std::uint32_t s) {
+  /// Gives the free block `b` of another stream to slot `s`: s waits for the free's event, the
+  /// block gets a stamp of s (a third stream must wait for s, whose work now follows the owner's)
+  /// and merges with the free neighbours s may use. Returns the merged block.
+  pool_block* take_over(pool_block* b, std::uint32_t s) {
     slots_.order_after(s, b->slot, b->stamp);
     remove(b);
+    auto joinable = [s](const pool_block* nb) { return nb != nullptr && nb->is_free && (nb->slot == s || nb->slot == 0); };
+    while (joinable(b->next)) {
+      remove(b->next);
+      absorb_next(b);
+    }
+    while (joinable(b->prev)) {
+      pool_block* lower = b->prev;
+      remove(lower);
+      absorb_next(lower);
+      b = lower;
+    }
     b->slot = s;
     b->stamp = slots_.note_free(s);
     insert(b);
+    return b;
   }
 
   stream_slots& slots_;
