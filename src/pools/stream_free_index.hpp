@@ -82,20 +82,7 @@ class stream_free_index {
   /// and indexes the result, which it returns.
   pool_block* free_block(pool_block* b, std::uint32_t s) {
     b->is_free = true;
-    // A neighbour with no pending work (slot 0) may join memory owned by stream s: the merged
-    // block is then usable by s at once and by others after s's event, which is safe for both.
-    auto joinable = [s](const pool_block* nb) { return nb != nullptr && nb->is_free && (nb->slot == s || nb->slot == 0); };
-    // Loops: absorbing a slot-0 neighbour can bring another block of slot s next to this one.
-    while (joinable(b->next)) {
-      remove(b->next);
-      absorb_next(b);
-    }
-    while (joinable(b->prev)) {
-      pool_block* lower = b->prev;
-      remove(lower);
-      absorb_next(lower);
-      b = lower;
-    }
+    b = merge_for(b, s);
     b->slot = s;
     // Stamps only grow per stream, so the new stamp covers every block merged in.
     b->stamp = slots_.note_free(s);
@@ -161,16 +148,12 @@ class stream_free_index {
   }
 
  private:
-  void grow_to(std::size_t n) {
-    if (index_.size() < n) index_.resize(n);
-  }
-
-  /// Gives the free block `b` of another stream to slot `s`: s waits for the free's event, the
-  /// block gets a stamp of s (a third stream must wait for s, whose work now follows the owner's)
-  /// and merges with the free neighbours s may use. Returns the merged block.
-  pool_block* take_over(pool_block* b, std::uint32_t s) {
-    slots_.order_after(s, b->slot, b->stamp);
-    remove(b);
+  /// Merges the block `b` (out of every index) with the free neighbours slot `s` may use and
+  /// returns the merged block (out of every index). A neighbour with no pending work (slot 0) may
+  /// join memory owned by s: the result is usable by s at once and by others after s's event,
+  /// which is safe for both. Loops: absorbing a slot-0 neighbour can bring another block of s
+  /// next to this one.
+  pool_block* merge_for(pool_block* b, std::uint32_t s) {
     auto joinable = [s](const pool_block* nb) { return nb != nullptr && nb->is_free && (nb->slot == s || nb->slot == 0); };
     while (joinable(b->next)) {
       remove(b->next);
@@ -182,6 +165,20 @@ class stream_free_index {
       absorb_next(lower);
       b = lower;
     }
+    return b;
+  }
+
+  void grow_to(std::size_t n) {
+    if (index_.size() < n) index_.resize(n);
+  }
+
+  /// Gives the free block `b` of another stream to slot `s`: s waits for the free's event, the
+  /// block gets a stamp of s (a third stream must wait for s, whose work now follows the owner's)
+  /// and merges with the free neighbours s may use. Returns the merged block.
+  pool_block* take_over(pool_block* b, std::uint32_t s) {
+    slots_.order_after(s, b->slot, b->stamp);
+    remove(b);
+    b = merge_for(b, s);
     b->slot = s;
     b->stamp = slots_.note_free(s);
     insert(b);
