@@ -40,6 +40,7 @@
 #include <cuda_runtime.h>
 
 #include <unimem/unimem.hpp>
+#include <unimem_support/cuda.hpp>
 
 #include "support/bench_env.hpp"
 #include "support/peer_ratio.hpp"
@@ -76,22 +77,6 @@ __global__ void copy_kernel(int4* __restrict__ dst, const int4* __restrict__ src
     dst[i + 3 * stride] = d;
   }
   for (; i < n; i += stride) dst[i] = src[i];
-}
-
-// XORs what it reads so the loads cannot be dropped; writes only on an impossible value.
-__global__ void read_kernel(const int4* __restrict__ p, std::size_t n, int* sink) {
-  int acc = 0;
-  const std::size_t stride = std::size_t{gridDim.x} * blockDim.x;
-  std::size_t i = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x;
-  for (; i + 3 * stride < n; i += 4 * stride) {
-    const int4 a = p[i], b = p[i + stride], c = p[i + 2 * stride], d = p[i + 3 * stride];
-    acc ^= a.x ^ a.y ^ a.z ^ a.w ^ b.x ^ b.y ^ b.z ^ b.w ^ c.x ^ c.y ^ c.z ^ c.w ^ d.x ^ d.y ^ d.z ^ d.w;
-  }
-  for (; i < n; i += stride) {
-    const int4 a = p[i];
-    acc ^= a.x ^ a.y ^ a.z ^ a.w;
-  }
-  if (acc == 0x7fffffff) *sink = acc;
 }
 
 __global__ void write_kernel(int4* __restrict__ p, std::size_t n, int value) {
@@ -364,17 +349,13 @@ class stream_timer {
 class unimem_timer final : public stream_timer {
  public:
   cudaStream_t stream() const override { return stream_.view().value(); }
-  void start() override { start_.record(stream_); }
-  void stop() override { stop_.record(stream_); }
-  double wait_seconds() override {
-    stop_.synchronize();
-    return stop_.elapsed_ms(start_) / 1e3;
-  }
+  void start() override { watch_.start(stream_); }
+  void stop() override { watch_.stop(stream_); }
+  double wait_seconds() override { return watch_.seconds(); }
 
  private:
   unimem::cuda_stream stream_;
-  unimem::cuda_event start_{true};
-  unimem::cuda_event stop_{true};
+  unimem::support::stream_stopwatch watch_;
 };
 
 class raw_timer final : public stream_timer {
@@ -529,10 +510,9 @@ void launch_copy(void* dst, const void* src, std::size_t bytes, cudaStream_t s) 
   copy_kernel<<<grid_for(n), block_threads, 0, s>>>(static_cast<int4*>(dst), static_cast<const int4*>(src), n);
   check(cudaGetLastError(), "copy_kernel");
 }
+// The read kernel is unimem-probe's (unimem_support), so the two report the same path alike.
 void launch_read(const void* p, std::size_t bytes, cudaStream_t s) {
-  const std::size_t n = bytes / sizeof(int4);
-  read_kernel<<<grid_for(n), block_threads, 0, s>>>(static_cast<const int4*>(p), n, device_sink());
-  check(cudaGetLastError(), "read_kernel");
+  unimem::support::launch_read_kernel(p, bytes, grid_for(bytes / sizeof(int4)), block_threads, device_sink(), s);
 }
 void launch_write(void* p, std::size_t bytes, cudaStream_t s) {
   const std::size_t n = bytes / sizeof(int4);

@@ -28,17 +28,13 @@
 #include <unimem/resources/managed_resource.hpp>
 #include <unimem/movement/prefetch.hpp>
 #include <unimem/stream.hpp>
+#include <unimem_support/cuda.hpp>
 
 namespace {
 
 constexpr std::size_t MiB = std::size_t{1} << 20;
 
-void check(cudaError_t err, const char* what) {
-  if (err != cudaSuccess) {
-    std::fprintf(stderr, "%s failed: %s\n", what, cudaGetErrorString(err));
-    std::exit(1);
-  }
-}
+using unimem::support::check;
 
 __global__ void axpb_kernel(float* x, std::size_t n, float a, float b) {
   for (std::size_t i = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x; i < n; i += std::size_t{gridDim.x} * blockDim.x) {
@@ -77,7 +73,7 @@ void kernel_on_managed(benchmark::State& state, mode m) {
   unimem::managed_resource mr(unimem::managed_attach::global, prof);
   auto* x = static_cast<float*>(mr.allocate(bytes));
   unimem::cuda_stream stream;
-  unimem::cuda_event start(true), stop(true);
+  unimem::support::stream_stopwatch watch;
   for (auto _ : state) {
     if (m == mode::resident) {
       (void)unimem::prefetch(x, bytes, unimem::location::on_device(prof.device), stream, prof);
@@ -85,7 +81,7 @@ void kernel_on_managed(benchmark::State& state, mode m) {
     } else {
       cpu_touch(x, n);
     }
-    start.record(stream);
+    watch.start(stream);
     if (m == mode::cuda_prefetch) {
 #if CUDART_VERSION >= 13000
       cudaMemLocation loc{};
@@ -99,9 +95,8 @@ void kernel_on_managed(benchmark::State& state, mode m) {
       (void)unimem::prefetch(x, bytes, unimem::location::on_device(prof.device), stream, prof);
     }
     launch(x, n, stream.view());
-    stop.record(stream);
-    stop.synchronize();
-    state.SetIterationTime(stop.elapsed_ms(start) / 1e3);
+    watch.stop(stream);
+    state.SetIterationTime(watch.seconds());
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * bytes));
   mr.deallocate(x, bytes);
@@ -116,15 +111,14 @@ void kernel_on_device_after_copy(benchmark::State& state) {
   check(cudaMallocHost(&host, bytes), "cudaMallocHost");
   check(cudaMalloc(&dev, bytes), "cudaMalloc");
   unimem::cuda_stream stream;
-  unimem::cuda_event start(true), stop(true);
+  unimem::support::stream_stopwatch watch;
   for (auto _ : state) {
     cpu_touch(host, n);
-    start.record(stream);
+    watch.start(stream);
     check(cudaMemcpyAsync(dev, host, bytes, cudaMemcpyHostToDevice, stream.view()), "cudaMemcpyAsync");
     launch(dev, n, stream.view());
-    stop.record(stream);
-    stop.synchronize();
-    state.SetIterationTime(stop.elapsed_ms(start) / 1e3);
+    watch.stop(stream);
+    state.SetIterationTime(watch.seconds());
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * bytes));
   cudaFree(dev);

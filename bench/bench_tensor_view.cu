@@ -41,6 +41,7 @@
 #include <unimem/resources/device_resource.hpp>
 #include <unimem/typed/mdspan.hpp>
 #include <unimem/typed/tensor_view.hpp>
+#include <unimem_support/stats.hpp>
 
 namespace {
 
@@ -259,11 +260,7 @@ unsigned grid_1d(std::int64_t n) {
   return clamp_grid((n + tile - 1) / tile, 0x7fffffff);
 }
 
-double median(std::vector<float> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n == 0 ? 0.0 : (n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]));
-}
+double median(const std::vector<float>& v) { return unimem::support::median(std::vector<double>(v.begin(), v.end())); }
 
 struct variant {
   std::string name;  // "raw" first, "view" second

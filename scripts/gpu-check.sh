@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The GPU check for a machine with an NVIDIA GPU: build, every test with UNIMEM_REQUIRE_GPU=1 (a
 # skipped GPU test is a failure), compute-sanitizer memcheck over the test binary, unimem-probe, and
-# a short pass of the benchmarks. Prints a short table last. Logs go to $OUT (when set) or
-# build-gpu/logs. Optional: UNIMEM_CUDA_ARCHITECTURES (default: native), UNIMEM_SKIP_BENCH=1.
+# a short pass of the benchmarks; every host source is also compiled against CUDA 12 headers
+# (JetPack 6). Prints a short table last. Logs go to $OUT (when set) or build-gpu/logs.
+# Optional: UNIMEM_CUDA_ARCHITECTURES (default: native), UNIMEM_SKIP_BENCH=1, UNIMEM_CUDA12_INCLUDE.
 set -uo pipefail
 UNIMEM_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export UNIMEM_ROOT
@@ -43,6 +44,14 @@ if [ $failed = 0 ]; then
     compute-sanitizer --tool memcheck \
     --leak-check full --report-api-errors no --error-exitcode 1 \
     "$build/tests/unimem_tests" --gtest_brief=1 ${UNIMEM_SANITIZER_FILTER:+--gtest_filter=$UNIMEM_SANITIZER_FILTER}
+  # JetPack 6 is CUDA 12.2/12.6: every host source is also compiled (syntax only, the build's own
+  # flags) against CUDA 12 headers, by default the 12.8 headers in PyTorch's triton package.
+  cuda12=${UNIMEM_CUDA12_INCLUDE:-$(python3 -c 'import os, triton; print(os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "include"))' 2>/dev/null || true)}
+  if [ -n "$cuda12" ] && [ -f "$cuda12/cuda_runtime_api.h" ]; then
+    step "host sources vs CUDA 12 headers" cuda12.log python3 "$UNIMEM_ROOT/scripts/cuda12_syntax_check.py" "$build" "$cuda12"
+  else
+    rows+=("$(printf '%-34s %-6s %6s   %s' "host sources vs CUDA 12 headers" skip - "no CUDA 12 headers: set UNIMEM_CUDA12_INCLUDE")")
+  fi
   step "unimem-probe" probe.txt "$build/tools/probe/unimem-probe" --json-out "$logs/probe.json"
   if [ "${UNIMEM_SKIP_BENCH:-0}" != 1 ]; then
     for b in "$build"/bench/bench_*; do
@@ -57,6 +66,7 @@ echo
 echo "GPU: $(cat "$logs/gpu.txt" 2>/dev/null || echo unknown)"
 grep -h "ERROR SUMMARY" "$logs/memcheck.log" 2>/dev/null | tail -n 1
 grep -hE "tests passed|tests failed" "$logs/ctest.log" 2>/dev/null | tail -n 1
+tail -n 1 "$logs/cuda12.log" 2>/dev/null
 printf '%-34s %-6s %7s  %s\n' step result time log
 printf '%s\n' "${rows[@]}"
 # The device tool brings back at most 8 files from $OUT: one archive of every log, and the table.

@@ -1,5 +1,7 @@
 #include <unimem/error.hpp>
 
+#include <algorithm>
+
 #include <cuda_runtime_api.h>
 #include <fmt/format.h>
 
@@ -28,5 +30,32 @@ out_of_memory::out_of_memory(std::size_t requested_bytes, std::string resource, 
       hint_(std::move(hint)),
       message_(fmt::format("{}: out of memory allocating {} B{}{}", resource_, requested_bytes_,
                            hint_.empty() ? "" : " \u2014 ", hint_)) {}
+
+std::string printable(std::string_view text, std::size_t max_chars) {
+  std::string out;
+  const std::size_t n = std::min(text.size(), max_chars);
+  out.reserve(n);
+  for (std::size_t i = 0; i < n;) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+      ++i;
+      continue;
+    }
+    // UTF-8 passes, but not the C1 controls (U+0080..U+009F) that some terminals obey.
+    const std::size_t len = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    bool utf8 = len != 0 && i + len <= n && !(c == 0xc2 && static_cast<unsigned char>(text[i + 1]) < 0xa0);
+    for (std::size_t k = 1; utf8 && k < len; ++k) utf8 = (static_cast<unsigned char>(text[i + k]) & 0xc0) == 0x80;
+    if (utf8) {
+      out.append(text.data() + i, len);
+      i += len;
+    } else {
+      out += fmt::format("\\x{:02x}", c);
+      ++i;
+    }
+  }
+  if (text.size() > max_chars) out += "...";
+  return out;
+}
 
 }  // namespace unimem

@@ -31,6 +31,20 @@ bool stream_view::ready() const {
   detail::throw_cuda_error(err, fmt::format("cudaStreamQuery({})", fmt::ptr(stream_)));
 }
 
+void stream_view::wait_for(stream_view producer) const {
+  if (producer.stream_ == stream_) return;
+  // A fresh event per handshake: destroying it right after the wait is allowed (CUDA keeps what
+  // the pending wait needs), and it keeps this call free of shared state.
+  const cuda_event marker;
+  marker.record(producer);
+  const cudaError_t err = cudaStreamWaitEvent(stream_, marker.value(), 0);
+  if (err != cudaSuccess) {
+    detail::throw_cuda_error(err, fmt::format("cudaStreamWaitEvent({}, event recorded on {})", fmt::ptr(stream_),
+                                              fmt::ptr(producer.stream_)),
+                             "both streams must belong to the current device");
+  }
+}
+
 cuda_stream::cuda_stream(bool non_blocking, int priority) {
   const unsigned flags = non_blocking ? cudaStreamNonBlocking : cudaStreamDefault;
   cudaStream_t s = nullptr;

@@ -1,5 +1,6 @@
-// Adaptors (statistics, limiting, fallback, logging, synchronized), tags and the trace format.
+// Adaptors (statistics, limiting, fallback, logging, synchronized) and tags.
 #include <atomic>
+#include <filesystem>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -224,6 +225,40 @@ TEST(logging_resource, writes_a_trace_that_parses_back_to_the_same_calls) {
   EXPECT_EQ(t.peak_live_bytes(), 500u);
 }
 
+// Issue 12 row 14: writing to /dev/full lost every line silently.
+TEST(logging_resource, write_errors_are_reported_not_lost) {
+  canary_upstream up;
+  logging_resource log(up, "/dev/full");
+  void* a = log.allocate(100);
+  ASSERT_NE(a, nullptr);
+  const std::string flushed = what_of([&] { log.flush(); });
+  EXPECT_NE(flushed.find("writing the trace to /dev/full failed"), std::string::npos) << flushed;
+  const std::size_t before = up.allocations();
+  const std::string refused = what_of([&] { log.allocate(200); });
+  EXPECT_NE(refused.find("unimem::logging_resource::allocate(200 B)"), std::string::npos) << refused;
+  EXPECT_NE(refused.find("nothing was allocated"), std::string::npos) << refused;
+  EXPECT_EQ(up.allocations(), before + 1) << "the allocation was made and undone";
+  EXPECT_EQ(up.held(), 100u);
+  log.deallocate(a, 100);  // a free still frees
+  EXPECT_EQ(up.held(), 0u);
+  EXPECT_THROW(log.close(), std::runtime_error);
+}
+
+TEST(logging_resource, writes_gzip_when_the_path_ends_in_gz) {
+  const std::string path = (std::filesystem::temp_directory_path() / "unimem_logging_test.csv.gz").string();
+  host_resource host;
+  {
+    logging_resource log(host, path);
+    log.deallocate(log.allocate(64), 64);
+    log.close();
+    EXPECT_THROW(log.allocate(1), std::logic_error) << "closed";
+  }
+  const alloc_trace t = load_trace(path);
+  ASSERT_EQ(t.ops.size(), 2u);
+  EXPECT_EQ(t.ops[0].bytes, 64u);
+  std::filesystem::remove(path);
+}
+
 TEST(logging_resource, an_unwritable_path_is_a_clear_error) {
   host_resource host;
   try {
@@ -248,31 +283,6 @@ TEST(synchronized_resource, makes_an_arena_shareable) {
   for (auto& w : workers) w.join();
   EXPECT_EQ(null.load(), 0);
   EXPECT_EQ(arena.used_bytes(), 4u * 500 * 256 - (256 - 64)) << "2000 bumps of 256, the last one 64";
-}
-
-TEST(trace, parse_reports_bad_lines_by_number) {
-  auto what = [](const std::string& text) {
-    try {
-      parse_trace(text, "t");
-    } catch (const std::runtime_error& e) {
-      return std::string(e.what());
-    }
-    return std::string("(parsed)");
-  };
-  EXPECT_NE(what("").find("empty"), std::string::npos);
-  EXPECT_NE(what("op,id,size\n").find("t:1: expected the header"), std::string::npos);
-  EXPECT_NE(what("op,id,bytes,stream\nx,0,1,0\n").find("t:2: op \"x\""), std::string::npos);
-  EXPECT_NE(what("op,id,bytes,stream\na,0,-1,0\n").find("bytes \"-1\""), std::string::npos);
-  EXPECT_NE(what("op,id,bytes,stream\nf,3,1,0\n").find("free of id 3 which is not live"), std::string::npos);
-  EXPECT_NE(what("op,id,bytes,stream\na,3,1,0\na,3,1,0\n").find("still live"), std::string::npos);
-  EXPECT_NE(what("op,id,bytes,stream\na,3,1,0\nf,3,2,0\n").find("allocated with 1 B"), std::string::npos);
-  EXPECT_NE(what("op,id,bytes,stream\na,3,1\n").find("3 fields"), std::string::npos);
-  EXPECT_NE(what("op,id,bytes,stream\na,3,1,0,9\n").find("more than 4 fields"), std::string::npos);
-  const alloc_trace ok = parse_trace("op,id,bytes,stream\r\na,7,10,0\r\na,2,5,1\r\nf,7,10,0\r\n", "crlf");
-  EXPECT_EQ(ok.ops.size(), 3u);
-  EXPECT_EQ(ok.id_bound(), 8u);
-  EXPECT_EQ(ok.allocation_count(), 2u);
-  EXPECT_EQ(ok.peak_live_bytes(), 15u);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #if __has_include(<dlpack/dlpack.h>)
 
 #include <cstdint>
+#include <memory>
 #include <numeric>
 #include <stdexcept>
 #include <string>
@@ -84,6 +85,43 @@ TEST(dlpack, memory_kinds_map_to_device_types) {
   EXPECT_EQ(to_dlpack_device_type(memory_kind::managed), kDLCUDAManaged);
 }
 
+/// Device-accessible memory with the same pointer on both sides (UVA), as each resource claims it.
+constexpr resource_traits mapped_traits{memory_kind::mapped, true, true, true};
+constexpr resource_traits registered_traits{memory_kind::registered, true, true, true};
+constexpr resource_traits host_attached_managed_traits{memory_kind::managed, true, false, false};
+constexpr resource_traits host_traits{memory_kind::host, true, false, false};
+
+TEST(dlpack, accepted_devices_name_everything_a_kernel_reaches_cuda_and_the_rest_cpu) {
+  struct expectation {
+    resource_traits traits;
+    DLDeviceType type;
+  };
+  for (const expectation& e : {expectation{fake_device_traits, kDLCUDA}, expectation{fake_pinned_traits, kDLCUDA},
+                               expectation{mapped_traits, kDLCUDA}, expectation{registered_traits, kDLCUDA},
+                               expectation{fake_managed_traits, kDLCUDA},
+                               expectation{host_attached_managed_traits, kDLCPU}, expectation{host_traits, kDLCPU}}) {
+    const DLDevice d = to_dlpack_device(e.traits, 3, dlpack_devices::accepted);
+    EXPECT_EQ(d.device_type, e.type) << to_string(e.traits.kind);
+    EXPECT_EQ(d.device_id, e.type == kDLCUDA ? 3 : 0) << to_string(e.traits.kind);
+  }
+}
+
+TEST(dlpack, exact_devices_keep_the_kind_and_host_devices_give_the_cpu_view) {
+  for (const resource_traits& t : {fake_device_traits, fake_pinned_traits, mapped_traits, registered_traits,
+                                   fake_managed_traits, host_attached_managed_traits, host_traits}) {
+    const DLDevice exact = to_dlpack_device(t, 2, dlpack_devices::exact);
+    EXPECT_EQ(exact.device_type, to_dlpack_device_type(t.kind)) << to_string(t.kind);
+    EXPECT_EQ(exact.device_id, exact.device_type == kDLCUDA ? 2 : 0) << to_string(t.kind);
+    if (t.host_accessible) {
+      const DLDevice host = to_dlpack_device(t, 2, dlpack_devices::host);
+      EXPECT_EQ(host.device_type, kDLCPU) << to_string(t.kind);
+      EXPECT_EQ(host.device_id, 0) << to_string(t.kind);
+    } else {
+      EXPECT_THROW((void)to_dlpack_device(t, 2, dlpack_devices::host), host_access_error) << to_string(t.kind);
+    }
+  }
+}
+
 TEST(dlpack, export_describes_the_tensor_and_the_deleter_frees_it) {
   recording_resource mr;
   tensor t({2, 3}, dtype::f32, mr, fake_stream(9));
@@ -111,19 +149,113 @@ TEST(dlpack, export_describes_the_tensor_and_the_deleter_frees_it) {
   EXPECT_EQ(mr.deallocations[0].stream, fake_stream(9));  // freed on the tensor's stream
 }
 
-TEST(dlpack, export_names_pinned_and_managed_memory) {
+TEST(dlpack, export_names_pinned_and_managed_memory_as_pytorch_takes_them_or_exactly) {
   recording_resource pinned(fake_pinned_traits);
   recording_resource managed(fake_managed_traits);
-  DLManagedTensor* a = to_dlpack(tensor({4}, dtype::u8, pinned));
-  DLManagedTensor* b = to_dlpack(tensor({4}, dtype::u8, managed));
-  EXPECT_EQ(a->dl_tensor.device.device_type, kDLCUDAHost);
-  EXPECT_EQ(a->dl_tensor.device.device_id, 0);
-  EXPECT_EQ(b->dl_tensor.device.device_type, kDLCUDAManaged);
-  EXPECT_EQ(b->dl_tensor.device.device_id, 0);
+  tensor tp({4}, dtype::u8, pinned);
+  tensor tm({4}, dtype::u8, managed);
+  void* const p = tp.data();
+  const int device = tp.device();  // -1 without a GPU: the label is whatever tensor::device() says
+  DLManagedTensor* a = to_dlpack(std::move(tp));
+  DLManagedTensor* b = to_dlpack(std::move(tm));
+  EXPECT_EQ(a->dl_tensor.device.device_type, kDLCUDA);  // the default: what torch.from_dlpack takes
+  EXPECT_EQ(a->dl_tensor.device.device_id, device);
+  EXPECT_EQ(a->dl_tensor.data, p);  // the device pointer is the host pointer (UVA)
+  EXPECT_EQ(b->dl_tensor.device.device_type, kDLCUDA);
   a->deleter(a);
   b->deleter(b);
+
+  dlpack_export_options exact;
+  exact.devices = dlpack_devices::exact;
+  DLManagedTensor* c = to_dlpack(tensor({4}, dtype::u8, pinned), exact);
+  DLManagedTensor* d = to_dlpack(tensor({4}, dtype::u8, managed), exact);
+  EXPECT_EQ(c->dl_tensor.device.device_type, kDLCUDAHost);
+  EXPECT_EQ(c->dl_tensor.device.device_id, 0);
+  EXPECT_EQ(d->dl_tensor.device.device_type, kDLCUDAManaged);
+  EXPECT_EQ(d->dl_tensor.device.device_id, 0);
+  c->deleter(c);
+  d->deleter(d);
   EXPECT_EQ(pinned.live(), 0U);
   EXPECT_EQ(managed.live(), 0U);
+}
+
+TEST(dlpack, a_kernel_view_of_memory_whose_device_pointer_differs_carries_the_device_pointer) {
+  // Mapped memory without unified addressing: the kernel must get cudaHostGetDevicePointer's
+  // answer, which the caller supplies.
+  recording_resource mr(resource_traits{memory_kind::mapped, true, true, false});
+  tensor t({8}, dtype::f32, mr);
+  void* const host = t.data();
+  try {
+    (void)to_dlpack(std::move(t));
+    ADD_FAILURE() << "expected unsupported_error";
+  } catch (const unsupported_error& e) {
+    EXPECT_NE(std::string(e.what()).find("device_data"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(t.data(), host);  // NOLINT(bugprone-use-after-move): nothing was taken
+  int device_side = 0;
+  dlpack_export_options options;
+  options.device_data = &device_side;
+  DLManagedTensor* m = to_dlpack(std::move(t), options);
+  EXPECT_EQ(m->dl_tensor.device.device_type, kDLCUDA);
+  EXPECT_EQ(m->dl_tensor.data, &device_side);
+  m->deleter(m);
+  dlpack_export_options host_view;
+  host_view.devices = dlpack_devices::host;
+  DLManagedTensor* h = to_dlpack(tensor({8}, dtype::f32, mr), host_view);  // the CPU needs no device pointer
+  EXPECT_EQ(h->dl_tensor.device.device_type, kDLCPU);
+  h->deleter(h);
+  EXPECT_EQ(mr.live(), 0U);
+}
+
+TEST(dlpack, the_host_view_of_device_memory_is_refused_and_leaves_the_tensor) {
+  recording_resource mr(fake_device_traits);
+  tensor t({4}, dtype::f32, mr);
+  void* const p = t.data();
+  dlpack_export_options options;
+  options.devices = dlpack_devices::host;
+  EXPECT_THROW((void)to_dlpack(std::move(t), options), host_access_error);
+  EXPECT_EQ(t.data(), p);  // NOLINT(bugprone-use-after-move): nothing was taken
+}
+
+TEST(dlpack, a_shared_tensor_exported_twice_lives_until_both_consumers_let_go) {
+  recording_resource mr(fake_pinned_traits);
+  auto shared = std::make_shared<tensor>(std::vector<std::int64_t>{2, 2}, dtype::f32, mr, fake_stream(4));
+  void* const p = shared->data();
+  dlpack_export_options cpu;
+  cpu.devices = dlpack_devices::host;
+  DLManagedTensor* for_cpu = to_dlpack(shared, cpu);
+  DLManagedTensor* for_gpu = to_dlpack(shared);
+  EXPECT_EQ(for_cpu->dl_tensor.device.device_type, kDLCPU);
+  EXPECT_EQ(for_gpu->dl_tensor.device.device_type, kDLCUDA);
+  EXPECT_EQ(for_cpu->dl_tensor.data, p);
+  EXPECT_EQ(for_gpu->dl_tensor.data, p);  // one buffer, two views, no copy
+  shared.reset();
+  for_cpu->deleter(for_cpu);
+  EXPECT_EQ(mr.live(), 1U);
+  for_gpu->deleter(for_gpu);
+  ASSERT_EQ(mr.live(), 0U);
+  EXPECT_EQ(mr.deallocations[0].stream, fake_stream(4));
+  EXPECT_THROW((void)to_dlpack(std::shared_ptr<tensor>{}), std::invalid_argument);
+}
+
+TEST(dlpack, the_stream_handshake_skips_cpu_exports_and_the_same_stream) {
+  // Neither case may touch CUDA (there is none here): host memory has no stream to order, and a
+  // consumer on the tensor's own stream needs no event.
+  recording_resource host;
+  dlpack_export_options options;
+  options.consumer_stream = fake_stream(7);
+  DLManagedTensor* a = to_dlpack(tensor({4}, dtype::f32, host, fake_stream(5)), options);
+  EXPECT_EQ(a->dl_tensor.device.device_type, kDLCPU);
+  a->deleter(a);
+  ASSERT_EQ(host.deallocations.size(), 1U);
+  EXPECT_EQ(host.deallocations[0].stream, fake_stream(5));  // a CPU export keeps its stream
+
+  recording_resource pinned(fake_pinned_traits);
+  DLManagedTensor* b = to_dlpack(tensor({4}, dtype::f32, pinned, fake_stream(7)), options);
+  EXPECT_EQ(b->dl_tensor.device.device_type, kDLCUDA);
+  b->deleter(b);
+  ASSERT_EQ(pinned.deallocations.size(), 1U);
+  EXPECT_EQ(pinned.deallocations[0].stream, fake_stream(7));
 }
 
 TEST(dlpack, a_refused_export_leaves_the_tensor_alone) {

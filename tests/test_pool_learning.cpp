@@ -400,8 +400,7 @@ TEST(pool_learning, the_region_grows_in_place_in_a_virtual_range) {
 }
 
 TEST(pool_learning, a_recorded_inference_trace_stays_within_1_15_of_its_live_peak) {
-  const alloc_trace trace =
-      read_trace_file(std::string(UNIMEM_TEST_DATA_DIR) + "/squeezenet1_1_b1_float32.csv", "squeezenet1_1_b1_float32");
+  const alloc_trace trace = load_trace(std::string(UNIMEM_TEST_DATA_DIR) + "/squeezenet1_1_b1_float32.csv");
   for (bool learn : {true, false}) {
     canary_upstream up;
     pool_options o = learning();

@@ -17,7 +17,7 @@ namespace unimem::test {
 namespace {
 
 alloc_trace workload(const std::string& name) {
-  return read_trace_file(std::string(UNIMEM_WORKLOAD_TRACE_DIR) + "/" + name + ".csv.gz", name);
+  return load_trace(std::string(UNIMEM_WORKLOAD_TRACE_DIR) + "/" + name + ".csv.gz");
 }
 
 class pool_workloads : public ::testing::TestWithParam<const char*> {};

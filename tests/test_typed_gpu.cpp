@@ -26,6 +26,7 @@
 
 #include "support/device_kernels.hpp"
 #include "support/gpu_test.hpp"
+#include "support/movement_kernels.hpp"
 #include "support/view_kernels.hpp"
 
 namespace unimem::test {
@@ -229,19 +230,51 @@ TEST_F(typed_gpu, dlpack_export_names_each_cuda_memory_kind) {
   managed_resource managed;
   struct expectation {
     memory_resource* mr;
-    DLDeviceType type;
+    DLDeviceType exact;
   };
+  dlpack_export_options exact;
+  exact.devices = dlpack_devices::exact;
   int current = -1;
   for (const expectation& e : {expectation{&device, kDLCUDA}, expectation{&pinned, kDLCUDAHost},
                                expectation{&mapped, kDLCUDAHost}, expectation{&managed, kDLCUDAManaged}}) {
     tensor t({4, 4}, dtype::f32, *e.mr);
     current = t.device();
+    void* const p = t.data();
+    // The default names every kind kDLCUDA (what PyTorch imports), through the same pointer: with
+    // unified addressing the device pointer of pinned, mapped and managed memory is the host one.
     DLManagedTensor* m = to_dlpack(std::move(t));
-    EXPECT_EQ(m->dl_tensor.device.device_type, e.type) << e.mr->name();
-    EXPECT_EQ(m->dl_tensor.device.device_id, e.type == kDLCUDA ? current : 0) << e.mr->name();
+    EXPECT_EQ(m->dl_tensor.device.device_type, kDLCUDA) << e.mr->name();
+    EXPECT_EQ(m->dl_tensor.device.device_id, current) << e.mr->name();
+    EXPECT_EQ(m->dl_tensor.data, p) << e.mr->name();
     m->deleter(m);  // frees through the resource
+    DLManagedTensor* x = to_dlpack(tensor({4, 4}, dtype::f32, *e.mr), exact);
+    EXPECT_EQ(x->dl_tensor.device.device_type, e.exact) << e.mr->name();
+    EXPECT_EQ(x->dl_tensor.device.device_id, e.exact == kDLCUDA ? current : 0) << e.mr->name();
+    x->deleter(x);
   }
   EXPECT_GE(current, 0);
+}
+
+TEST_F(typed_gpu, dlpack_stream_handshake_orders_the_consumer_after_the_tensor) {
+  device_resource mr;
+  cuda_stream producer;
+  cuda_stream consumer;
+  constexpr std::size_t n = 1 << 20;
+  tensor t({static_cast<std::int64_t>(n)}, dtype::u8, mr, producer);
+  launch_slow_fill(t.data(), n, 7, 200'000, producer);  // still running when the consumer starts
+  dlpack_export_options options;
+  options.consumer_stream = consumer.view();
+  DLManagedTensor* m = to_dlpack(std::move(t), options);
+  cuda_event queued;
+  queued.record(consumer);
+  EXPECT_FALSE(queued.ready()) << "the consumer's stream must wait for the producer's kernel";
+  buffer<std::uint8_t> out(n, mr, consumer);
+  launch_add(m->dl_tensor.data, out.data(), n, 1, consumer);
+  std::vector<std::uint8_t> back(n);
+  out.copy_to(back.data(), n, consumer);
+  consumer.synchronize();
+  for (std::size_t i = 0; i < n; i += 4093) ASSERT_EQ(back[i], 8) << i;  // 7 written by the producer, + 1
+  m->deleter(m);  // freed on the consumer's stream, after the add
 }
 
 TEST_F(typed_gpu, dlpack_imported_device_tensors_feed_kernels_but_not_the_cpu) {

@@ -1,6 +1,7 @@
 // What the memory microbenchmarks (bench_bandwidth, bench_latency) share: the GPU or the reason
 // there is none, the size sweeps (full and UNIMEM_BENCH_QUICK=1), the peaks a result is a fraction
-// of, medians, and a throwing CUDA check. Header-only; needs the CUDA runtime API, not nvcc.
+// of, and (from unimem_support) medians and a throwing CUDA check. Header-only; needs the CUDA
+// runtime API, not nvcc.
 #pragma once
 
 #include <algorithm>
@@ -18,6 +19,8 @@
 #include <unimem/device_profile.hpp>
 #include <unimem/pcie.hpp>
 #include <unimem/system_memory.hpp>
+#include <unimem_support/cuda.hpp>
+#include <unimem_support/stats.hpp>
 
 #include "support/peer_ratio.hpp"
 
@@ -27,14 +30,9 @@ inline constexpr std::size_t KiB = std::size_t{1} << 10;
 inline constexpr std::size_t MiB = std::size_t{1} << 20;
 inline constexpr std::size_t GiB = std::size_t{1} << 30;
 
-/// Throws std::runtime_error naming the call and the CUDA error; benchmarks turn it into
-/// SkipWithError so one failing path does not end the run.
-inline void check(cudaError_t err, const char* call) {
-  if (err != cudaSuccess) {
-    cudaGetLastError();
-    throw std::runtime_error(std::string(call) + " failed: " + cudaGetErrorName(err) + " (" + cudaGetErrorString(err) + ")");
-  }
-}
+/// Throws unimem::cuda_error naming the call; benchmarks turn it into SkipWithError so one
+/// failing path does not end the run.
+using support::check;
 
 /// The GPU the benchmarks run on, or why there is none.
 struct gpu_state {
@@ -65,13 +63,7 @@ inline bool skip_without_gpu(benchmark::State& state) {
   return true;
 }
 
-inline double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  const auto mid = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
-  std::nth_element(v.begin(), mid, v.end());
-  if (v.size() % 2 == 1) return *mid;
-  return (*mid + *std::max_element(v.begin(), mid)) / 2;
-}
+using support::median;
 
 /// Keeps at most `capacity` samples (reservoir sampling with a fixed seed), so that benchmarks
 /// whose iteration count Google Benchmark chooses (millions for a cheap malloc) still report a

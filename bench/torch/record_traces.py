@@ -8,7 +8,8 @@ Each workload runs in a fresh process on one CUDA device with PyTorch's own allo
 numbered 0 (default) and up in order of first use. Allocations still live at the end (weights,
 optimizer state, caches) stay unfreed in the trace, as the format allows.
 
-Models come from torchvision and transformers with random weights (nothing is downloaded).
+Models come from torchvision and transformers with random weights (nothing is downloaded); the
+workloads are defined in workloads.py, which harness.py uses too.
 
     python3 bench/torch/record_traces.py --out DIR [--only NAME ...] [--list]
 
@@ -25,163 +26,8 @@ import subprocess
 import sys
 import time
 
-WORKLOADS: dict[str, str] = {}
-
-
-def workload(description: str):
-    def register(fn):
-        WORKLOADS[fn.__name__] = description
-        return fn
-    return register
-
-
-# --- workloads (each gets torch and the device; returns the number of iterations) ---------------
-
-@workload("Faster R-CNN (MobileNetV3-FPN) on 12 frames of 6 resolutions, fp32")
-def detector_varying_resolution(torch, dev, rng):
-    import torchvision
-    m = torchvision.models.detection.fasterrcnn_mobilenet_v3_large_fpn(
-        weights=None, weights_backbone=None).to(dev).eval()
-    sizes = [(480, 640), (720, 1280), (360, 640), (1080, 1920), (600, 800), (768, 1024)]
-    with torch.inference_mode():
-        for _ in range(12):
-            h, w = rng.choice(sizes)
-            m([torch.rand(3, h, w, device=dev)])
-    return 12
-
-
-@workload("BERT-base encoder, batch 8, 16 random sequence lengths 16-512, fp16")
-def encoder_varying_seqlen(torch, dev, rng):
-    from transformers import BertConfig, BertModel
-    m = BertModel(BertConfig()).to(dev).half().eval()
-    with torch.inference_mode():
-        for _ in range(16):
-            n = rng.randint(16, 512)
-            ids = torch.randint(0, 30000, (8, n), device=dev)
-            m(input_ids=ids, attention_mask=torch.ones_like(ids))
-    return 16
-
-
-def _gpt2(torch, dev, layers=12):
-    from transformers import GPT2Config, GPT2LMHeadModel
-    cfg = GPT2Config(n_layer=layers)
-    return GPT2LMHeadModel(cfg).to(dev).half().eval()
-
-
-def _generate(torch, m, dev, batch, prompt, new):
-    ids = torch.randint(0, 50000, (batch, prompt), device=dev)
-    m.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=new, min_new_tokens=new,
-               do_sample=False, pad_token_id=0, eos_token_id=None)
-
-
-@workload("GPT-2 generation serving 10 varied requests (batch 1-4, prompt 8-200, 16-96 new tokens), fp16")
-def llm_serving_varied(torch, dev, rng):
-    m = _gpt2(torch, dev)
-    with torch.inference_mode():
-        for _ in range(10):
-            _generate(torch, m, dev, rng.randint(1, 4), rng.randint(8, 200), rng.randint(16, 96))
-    return 10
-
-
-@workload("GPT-2 generation, batch 4, prompt 32, 128 new tokens, 2 requests, fp16 (KV cache grown by concatenation)")
-def gpt2_generate_b4_n128(torch, dev, rng):
-    m = _gpt2(torch, dev)
-    with torch.inference_mode():
-        for _ in range(2):
-            _generate(torch, m, dev, 4, 32, 128)
-    return 2
-
-
-@workload("GPT-2 generation, batch 1, prompt 16, 64 new tokens, 2 requests, fp16")
-def gpt2_generate_b1_n64(torch, dev, rng):
-    m = _gpt2(torch, dev)
-    with torch.inference_mode():
-        for _ in range(2):
-            _generate(torch, m, dev, 1, 16, 64)
-    return 2
-
-
-@workload("GPT-2 generation, batch 8, prompt 64, 96 new tokens, 1 request, fp16")
-def gpt2_generate_b8_n96(torch, dev, rng):
-    m = _gpt2(torch, dev)
-    with torch.inference_mode():
-        _generate(torch, m, dev, 8, 64, 96)
-    return 1
-
-
-@workload("SSDlite detector on 16 frames, then ResNet-18 on 1-16 crops of each, fp32")
-def detector_classifier_crops(torch, dev, rng):
-    import torchvision
-    det = torchvision.models.detection.ssdlite320_mobilenet_v3_large(
-        weights=None, weights_backbone=None).to(dev).eval()
-    cls = torchvision.models.resnet18(weights=None).to(dev).eval()
-    with torch.inference_mode():
-        for _ in range(16):
-            frame = torch.rand(3, 480, 640, device=dev)
-            det([frame])
-            n = rng.randint(1, 16)
-            crops = torch.nn.functional.interpolate(frame[None].expand(n, -1, -1, -1)[:, :, :200, :200],
-                                                    size=(224, 224))
-            cls(crops).softmax(-1)
-    return 16
-
-
-@workload("AMP fine-tuning of ResNet-18 with AdamW, 12 steps at random batch 8-64")
-def amp_finetune_varying_batch(torch, dev, rng):
-    import torchvision
-    m = torchvision.models.resnet18(weights=None, num_classes=10).to(dev).train()
-    opt = torch.optim.AdamW(m.parameters(), lr=1e-4)
-    scaler = torch.amp.GradScaler("cuda")
-    for _ in range(12):
-        b = rng.randint(8, 64)
-        x = torch.rand(b, 3, 224, 224, device=dev)
-        y = torch.randint(0, 10, (b,), device=dev)
-        with torch.autocast("cuda", dtype=torch.float16):
-            loss = torch.nn.functional.cross_entropy(m(x), y)
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(opt)
-        scaler.update()
-    return 12
-
-
-@workload("ResNet-50 and MobileNetV3 on two streams, 10 interleaved iterations each, batch 4, fp16")
-def two_models_two_streams(torch, dev, rng):
-    import torchvision
-    a = torchvision.models.resnet50(weights=None).to(dev).half().eval()
-    b = torchvision.models.mobilenet_v3_large(weights=None).to(dev).half().eval()
-    sa, sb = torch.cuda.Stream(), torch.cuda.Stream()
-    with torch.inference_mode():
-        for _ in range(10):
-            with torch.cuda.stream(sa):
-                a(torch.rand(4, 3, 224, 224, device=dev, dtype=torch.half)).argmax(-1)
-            with torch.cuda.stream(sb):
-                b(torch.rand(4, 3, 224, 224, device=dev, dtype=torch.half)).argmax(-1)
-    torch.cuda.synchronize()
-    return 10
-
-
-@workload("SSDlite320 batch 8, 6 repeated iterations, fp32")
-def ssdlite_b8_repeated(torch, dev, rng):
-    import torchvision
-    m = torchvision.models.detection.ssdlite320_mobilenet_v3_large(
-        weights=None, weights_backbone=None).to(dev).eval()
-    with torch.inference_mode():
-        for _ in range(6):
-            m([torch.rand(3, 320, 320, device=dev) for _ in range(8)])
-    return 6
-
-
-@workload("DeepLabV3 (MobileNetV3) segmentation, batch 1-8 and sides 256-640 varying, fp16")
-def segmentation_varying_batch(torch, dev, rng):
-    import torchvision
-    m = torchvision.models.segmentation.deeplabv3_mobilenet_v3_large(
-        weights=None, weights_backbone=None).to(dev).half().eval()
-    with torch.inference_mode():
-        for _ in range(12):
-            b, s = rng.randint(1, 8), rng.choice([256, 384, 512, 640])
-            m(torch.rand(b, 3, s, s, device=dev, dtype=torch.half))["out"].argmax(1)
-    return 12
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import workloads  # noqa: E402  (bench/torch/workloads.py: the one definition of each workload)
 
 
 # --- recording ----------------------------------------------------------------------------------
@@ -214,7 +60,7 @@ def record_one(name, out_dir, seed):
     torch.cuda.init()
     torch.cuda.memory._record_memory_history(max_entries=5_000_000, context=None, stacks="python")
     t0 = time.perf_counter()
-    iterations = globals()[name](torch, dev, rng)
+    iterations = workloads.run(name, torch, dev, rng)
     torch.cuda.synchronize()
     wall = time.perf_counter() - t0
     snap = torch.cuda.memory._snapshot()
@@ -225,7 +71,8 @@ def record_one(name, out_dir, seed):
         f.write("op,id,bytes,stream\n")
         f.writelines(f"{op},{i},{b},{s}\n" for op, i, b, s in rows)
     meta = {
-        "workload": name, "description": WORKLOADS[name], "iterations": iterations, "seed": seed,
+        "workload": name, "description": workloads.WORKLOADS[name].description, "iterations": iterations,
+        "seed": seed,
         "ops": len(rows), "streams": 1 + max((r[3] for r in rows), default=0),
         "torch_peak_allocated_bytes": torch.cuda.max_memory_allocated(),
         "torch_peak_reserved_bytes": torch.cuda.max_memory_reserved(),
@@ -247,8 +94,8 @@ def main():
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.list:
-        for n, d in WORKLOADS.items():
-            print(f"{n:32s} {d}")
+        for n, w in workloads.WORKLOADS.items():
+            print(f"{n:32s} {w.description}")
         return 0
     if not args.out:
         ap.error("--out DIR is required (the folder the traces are written to)")
@@ -256,8 +103,8 @@ def main():
     if args.child:
         record_one(args.child, args.out, args.seed)
         return 0
-    names = args.only or list(WORKLOADS)
-    unknown = [n for n in names if n not in WORKLOADS]
+    names = args.only or list(workloads.WORKLOADS)
+    unknown = [n for n in names if n not in workloads.WORKLOADS]
     if unknown:
         ap.error(f"unknown workload(s) {unknown}; --list shows the names")
     failed = []

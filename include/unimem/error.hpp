@@ -6,6 +6,7 @@
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace unimem {
 
@@ -69,5 +70,11 @@ class host_access_error : public std::logic_error {
  public:
   using std::logic_error::logic_error;
 };
+
+/// @brief `text` made safe to quote in a message or to print on a terminal: control characters
+/// (C0, DEL, C1) and bytes that are not UTF-8 written as \xNN, at most `max_chars` bytes kept
+/// ("..." marks a cut). Errors quote file names, labels and values read from files through it, so
+/// that no input can forge lines or drive a terminal.
+std::string printable(std::string_view text, std::size_t max_chars = 200);
 
 }  // namespace unimem

@@ -36,6 +36,11 @@ class stream_view {
   /// @brief True when all work queued on the stream has finished.
   /// @throws cuda_error on a failure other than "not ready"
   bool ready() const;
+  /// @brief Makes work queued on this stream from now on wait for the work queued on `producer`
+  /// so far (an event recorded there; the host does not wait). Nothing when both are the same
+  /// stream. Both must belong to the current device. This is the DLPack stream handshake.
+  /// @throws cuda_error
+  void wait_for(stream_view producer) const;
 
   friend constexpr bool operator==(stream_view a, stream_view b) noexcept { return a.stream_ == b.stream_; }
   friend constexpr bool operator!=(stream_view a, stream_view b) noexcept { return a.stream_ != b.stream_; }

@@ -1,8 +1,7 @@
 #include <unimem/adaptors/logging_resource.hpp>
 
-#include <fstream>
+#include <cstdio>
 #include <mutex>
-#include <ostream>
 #include <stdexcept>
 #include <unordered_map>
 #include <vector>
@@ -18,11 +17,15 @@ namespace unimem {
 
 struct logging_resource::state {
   std::mutex mutex;
-  std::unique_ptr<std::ofstream> file;  // when the adaptor opened the file itself
-  std::ostream* out = nullptr;
+  trace_writer writer;
   std::uint64_t next_id = 0;
   std::unordered_map<void*, std::uint64_t> ids;
   std::vector<stream_view> streams;  // numbered from 1
+  bool reported = false;  // the writer's error reached the caller (a throw)
+  bool closed = false;
+
+  template <class Out>
+  explicit state(Out& out_or_path) : writer(out_or_path) {}
 
   std::uint32_t number(stream_view s) {
     if (s.is_default()) return 0;
@@ -32,40 +35,57 @@ struct logging_resource::state {
     streams.push_back(s);
     return static_cast<std::uint32_t>(streams.size());
   }
+
+  /// Runs a writer call; an error is marked as reported because it is thrown to the caller.
+  template <class F>
+  void reporting(F&& f) {
+    try {
+      f();
+    } catch (...) {
+      reported = true;
+      throw;
+    }
+  }
 };
 
 logging_resource::logging_resource(memory_resource& upstream, std::ostream& out)
-    : upstream_(&upstream), state_(std::make_unique<state>()) {
-  state_->out = &out;
-  write_trace_header(out);
-}
+    : upstream_(&upstream), state_(std::make_unique<state>(out)) {}
 
-logging_resource::logging_resource(memory_resource& upstream, const std::string& path)
-    : upstream_(&upstream), state_(std::make_unique<state>()) {
-  state_->file = std::make_unique<std::ofstream>(path, std::ios::out | std::ios::trunc);
-  if (!*state_->file) {
-    throw std::runtime_error(fmt::format(
-        "unimem::logging_resource(\"{}\"): cannot open the file for writing; check that the folder exists and is "
-        "writable",
-        path));
+logging_resource::logging_resource(memory_resource& upstream, const std::string& path) : upstream_(&upstream) {
+  try {
+    state_ = std::make_unique<state>(path);
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error(fmt::format("unimem::logging_resource(\"{}\"): {}", path, e.what()));
   }
-  state_->out = state_->file.get();
-  write_trace_header(*state_->out);
 }
 
 logging_resource::~logging_resource() {
   try {
-    flush();
-  } catch (...) {
+    close();
+  } catch (const std::exception& e) {
+    if (!state_->reported) std::fprintf(stderr, "unimem::logging_resource: %s\n", e.what());
   }
 }
 
 void logging_resource::flush() {
   std::lock_guard<std::mutex> lock(state_->mutex);
-  state_->out->flush();
+  state_->reporting([&] { state_->writer.flush(); });
+}
+
+void logging_resource::close() {
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  state_->closed = true;
+  state_->reporting([&] { state_->writer.close(); });
 }
 
 void* logging_resource::do_allocate(std::size_t bytes, std::size_t alignment, stream_view stream) {
+  {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    if (state_->closed) {
+      throw std::logic_error(fmt::format("unimem::logging_resource::allocate({} B): the trace {} is closed",
+                                         bytes, state_->writer.name()));
+    }
+  }
   void* p = nullptr;
   try {
     p = upstream_->allocate(bytes, alignment, stream);
@@ -75,9 +95,13 @@ void* logging_resource::do_allocate(std::size_t bytes, std::size_t alignment, st
   try {
     std::lock_guard<std::mutex> lock(state_->mutex);
     const std::uint64_t id = state_->next_id;
+    state_->reporting([&] { state_->writer.write(trace_op{true, id, bytes, state_->number(stream)}); });
     state_->ids.emplace(p, id);
     ++state_->next_id;
-    write_trace_op(*state_->out, trace_op{true, id, bytes, state_->number(stream)});
+  } catch (const std::runtime_error& e) {
+    upstream_->deallocate(p, bytes, alignment, stream);
+    throw std::runtime_error(
+        fmt::format("unimem::logging_resource::allocate({} B): {}; nothing was allocated", bytes, e.what()));
   } catch (...) {
     upstream_->deallocate(p, bytes, alignment, stream);
     throw;
@@ -101,7 +125,12 @@ void logging_resource::do_deallocate(void* p, std::size_t bytes, std::size_t ali
   upstream_->deallocate(p, bytes, alignment, stream);
   std::lock_guard<std::mutex> lock(state_->mutex);
   state_->ids.erase(p);
-  write_trace_op(*state_->out, trace_op{false, id, bytes, state_->number(stream)});
+  // The memory is freed whatever happens to the line: a free must not throw after freeing (it is
+  // called from destructors). The writer keeps the error for the next allocate, flush or close.
+  try {
+    state_->writer.write(trace_op{false, id, bytes, state_->number(stream)});
+  } catch (const std::exception&) {
+  }
 }
 
 }  // namespace unimem

@@ -5,16 +5,12 @@
 #include <cuda_runtime.h>
 
 #include <unimem/error.hpp>
+#include <unimem_support/cuda.hpp>
 
 namespace unimem::test {
 namespace {
 
-void check(cudaError_t err, const char* call) {
-  if (err != cudaSuccess) {
-    cudaGetLastError();
-    throw cuda_error(call, static_cast<int>(err));
-  }
-}
+using support::check;
 
 __global__ void fill_kernel(std::uint8_t* p, std::size_t n, std::uint8_t v) {
   for (std::size_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += std::size_t{gridDim.x} * blockDim.x) {

@@ -3,6 +3,7 @@
 #include <cuda_runtime.h>
 
 #include <unimem/error.hpp>
+#include <unimem_support/cuda.hpp>
 
 namespace unimem::test {
 namespace {
@@ -36,10 +37,7 @@ unsigned grid_for(std::size_t n) {
   return static_cast<unsigned>(blocks < 1024 ? (blocks == 0 ? 1 : blocks) : 1024);
 }
 
-void check_launch(const char* what) {
-  const cudaError_t err = cudaGetLastError();
-  if (err != cudaSuccess) throw cuda_error(what, static_cast<int>(err));
-}
+void check_launch(const char* what) { support::check(cudaGetLastError(), what); }
 
 }  // namespace
 

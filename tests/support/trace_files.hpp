@@ -1,13 +1,10 @@
-// Test support: reading allocation traces (plain or gzip) and replaying them through a resource
-// with every live block checked for overlap.
+// Test support: replaying allocation traces through a resource with every live block checked for
+// overlap.
 #pragma once
 
 #include <cstddef>
-#include <stdexcept>
 #include <string>
 #include <vector>
-
-#include <zlib.h>
 
 #include <unimem/memory_resource.hpp>
 #include <unimem/trace.hpp>
@@ -15,18 +12,6 @@
 #include "support/test_upstreams.hpp"
 
 namespace unimem::test {
-
-/// The trace in `path` (zlib reads gzip and plain text alike).
-inline alloc_trace read_trace_file(const std::string& path, const std::string& name) {
-  gzFile f = gzopen(path.c_str(), "rb");
-  if (f == nullptr) throw std::runtime_error(path + ": cannot open");
-  std::string text;
-  char buf[1 << 16];
-  int n = 0;
-  while ((n = gzread(f, buf, sizeof buf)) > 0) text.append(buf, static_cast<std::size_t>(n));
-  gzclose(f);
-  return parse_trace(text, name);
-}
 
 /// Replays `trace` once through `mr` on `streams` (indexed by the trace's stream numbers), then
 /// frees what it left live, newest first, as unimem-replay does between passes. Returns an empty

@@ -3,17 +3,13 @@
 #include <cuda_runtime.h>
 
 #include <unimem/error.hpp>
+#include <unimem_support/cuda.hpp>
 #include <unimem/typed/mdspan.hpp>
 
 namespace unimem::test {
 namespace {
 
-void check(cudaError_t err, const char* call) {
-  if (err != cudaSuccess) {
-    cudaGetLastError();
-    throw cuda_error(call, static_cast<int>(err));
-  }
-}
+using support::check;
 
 void finish(stream_view stream, const char* what) {
   check(cudaGetLastError(), what);

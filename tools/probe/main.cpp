@@ -1,5 +1,6 @@
 // unimem-probe: what this machine's memory kinds are and cost. The main job of the project: run it
 // on a board to see the device profile, the policy's recommendations and a quick measurement table.
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -10,10 +11,13 @@
 
 #include <unimem/device_profile.hpp>
 #include <unimem/error.hpp>
+#include <unimem_support/cli.hpp>
 
 #include "probe.hpp"
 
 namespace {
+
+namespace support = unimem::support;
 
 const std::map<std::string, unimem::device_profile (*)()> simulated = {
     {"nano", &unimem::device_profile::jetson_nano},          {"tx2", &unimem::device_profile::jetson_tx2},
@@ -41,24 +45,20 @@ int main(int argc, char** argv) {
   bool json = false, do_measure = true;
   std::string board, json_out;
   int device = -1;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--json") json = true;
-    else if (a == "--no-measure") do_measure = false;
-    else if (a == "--simulate" && i + 1 < argc) board = argv[++i];
-    else if (a == "--json-out" && i + 1 < argc) json_out = argv[++i];
-    else if (a == "--device" && i + 1 < argc) {
-      try {
-        device = std::stoi(argv[++i]);
-      } catch (const std::exception&) {
-        std::fprintf(stderr, "unimem-probe: --device needs a number, got '%s'\n", argv[i]);
-        return 2;
-      }
-    } else if (a == "-h" || a == "--help") return usage(stdout, 0);
-    else {
-      std::fprintf(stderr, "unimem-probe: unknown argument '%s'\n", a.c_str());
-      return usage(stderr, 2);
+  try {
+    for (int i = 1; i < argc; ++i) {
+      const std::string a = argv[i];
+      if (a == "--json") json = true;
+      else if (a == "--no-measure") do_measure = false;
+      else if (a == "--simulate") board = support::option_value(argc, argv, i);
+      else if (a == "--json-out") json_out = support::option_value(argc, argv, i);
+      else if (a == "--device") device = support::parse_number<int>(a, support::option_value(argc, argv, i), 0);
+      else if (a == "-h" || a == "--help") return usage(stdout, 0);
+      else throw support::usage_error("unknown argument '" + unimem::printable(a) + "'");
     }
+  } catch (const support::usage_error& e) {
+    std::fprintf(stderr, "unimem-probe: %s\n", e.what());
+    return usage(stderr, 2);
   }
 
   unimem::probe::report r;
@@ -71,7 +71,7 @@ int main(int argc, char** argv) {
     if (!board.empty()) {
       const auto it = simulated.find(board);
       if (it == simulated.end()) {
-        std::fprintf(stderr, "unimem-probe: unknown board '%s'\n", board.c_str());
+        std::fprintf(stderr, "unimem-probe: unknown board '%s'\n", unimem::printable(board).c_str());
         return usage(stderr, 2);
       }
       r.profile = it->second();
@@ -92,15 +92,22 @@ int main(int argc, char** argv) {
   }
   const std::string out = json ? unimem::probe::to_json(r) : unimem::probe::to_text(r);
   std::fwrite(out.data(), 1, out.size(), stdout);
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    std::fprintf(stderr, "unimem-probe: writing the report to standard output failed: %s\n", std::strerror(errno));
+    return 1;
+  }
   if (!json_out.empty()) {
+    // fclose reports what the buffered fwrite could not (a full disk, /dev/full).
     std::FILE* f = std::fopen(json_out.c_str(), "w");
     const std::string j = unimem::probe::to_json(r);
-    if (f == nullptr || std::fwrite(j.data(), 1, j.size(), f) != j.size()) {
-      std::fprintf(stderr, "unimem-probe: cannot write %s\n", json_out.c_str());
-      if (f != nullptr) std::fclose(f);
+    const bool written = f != nullptr && std::fwrite(j.data(), 1, j.size(), f) == j.size();
+    const int saved = errno;
+    const bool closed = f != nullptr && std::fclose(f) == 0;
+    if (!written || !closed) {
+      std::fprintf(stderr, "unimem-probe: cannot write %s: %s\n", unimem::printable(json_out).c_str(),
+                   std::strerror(written ? errno : saved));
       return 1;
     }
-    std::fclose(f);
   }
   return 0;
 }

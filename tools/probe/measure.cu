@@ -1,6 +1,6 @@
 // The quick measurement table of unimem-probe. Method: a warm-up, then the median of several timed
-// repetitions, CUDA events around GPU work, steady_clock around allocation calls. The full sweep
-// (sizes, copy kernels, pointer chase) lives in bench/.
+// repetitions, CUDA events around GPU work (unimem_support's time_on_stream), steady_clock around
+// allocation calls. The full sweep (sizes, copy kernels, pointer chase) lives in bench/.
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
@@ -13,6 +13,8 @@
 
 #include <unimem/pcie.hpp>
 #include <unimem/unimem.hpp>
+#include <unimem_support/cuda.hpp>
+#include <unimem_support/stats.hpp>
 
 #include "probe.hpp"
 
@@ -22,57 +24,16 @@ namespace {
 constexpr std::size_t copy_bytes = 64u << 20;
 constexpr int reps = 9;
 
-void check(cudaError_t err, const char* call) {
-  if (err != cudaSuccess) {
-    cudaGetLastError();
-    throw cuda_error(call, static_cast<int>(err));
-  }
-}
+using support::check;
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-/// Median seconds of `work` enqueued on `s`, timed with events (one warm-up first).
+/// Median seconds of `work` enqueued on `s` (one warm-up first).
 double time_on_stream(cudaStream_t s, const std::function<void()>& work) {
-  cuda_event start(true), stop(true);
-  work();
-  check(cudaStreamSynchronize(s), "warm-up");
-  std::vector<double> seconds;
-  for (int i = 0; i < reps; ++i) {
-    start.record(s);
-    work();
-    stop.record(s);
-    stop.synchronize();
-    seconds.push_back(stop.elapsed_ms(start) / 1e3);
-  }
-  return median(seconds);
-}
-
-// Each thread XORs 16-byte words so the loads cannot be dropped; the result is written only if it
-// hits an impossible value.
-__global__ void read_kernel(const int4* __restrict__ p, std::size_t n, int* sink) {
-  int acc = 0;
-  const std::size_t stride = std::size_t{gridDim.x} * blockDim.x;
-  std::size_t i = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x;
-  for (; i + 3 * stride < n; i += 4 * stride) {
-    const int4 a = p[i], b = p[i + stride], c = p[i + 2 * stride], d = p[i + 3 * stride];
-    acc ^= a.x ^ a.y ^ a.z ^ a.w ^ b.x ^ b.y ^ b.z ^ b.w ^ c.x ^ c.y ^ c.z ^ c.w ^ d.x ^ d.y ^ d.z ^ d.w;
-  }
-  for (; i < n; i += stride) {
-    const int4 a = p[i];
-    acc ^= a.x ^ a.y ^ a.z ^ a.w;
-  }
-  if (acc == 0x7fffffff) *sink = acc;
+  return support::median(support::time_on_stream(s, reps, work));
 }
 
 double kernel_read_gbps(const void* p, std::size_t bytes, const device_profile& profile, int* sink, cudaStream_t s) {
   const unsigned blocks = static_cast<unsigned>(profile.multiprocessors * 4);
-  const double sec = time_on_stream(s, [&] {
-    read_kernel<<<blocks, 512, 0, s>>>(static_cast<const int4*>(p), bytes / sizeof(int4), sink);
-  });
-  check(cudaGetLastError(), "read_kernel");
+  const double sec = time_on_stream(s, [&] { support::launch_read_kernel(p, bytes, blocks, 512, sink, s); });
   return static_cast<double>(bytes) / sec / 1e9;
 }
 
@@ -92,7 +53,7 @@ double alloc_free_us(memory_resource& mr, std::size_t bytes) {
     const auto t1 = std::chrono::steady_clock::now();
     us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
   }
-  return median(us);
+  return support::median(us);
 }
 
 }  // namespace

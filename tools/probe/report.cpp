@@ -2,6 +2,7 @@
 
 #include <unimem/resources/policy.hpp>
 #include <unimem/version.hpp>
+#include <unimem_support/json.hpp>
 
 #include "probe.hpp"
 
@@ -9,24 +10,10 @@ namespace unimem::probe {
 namespace {
 
 constexpr access_pattern patterns[] = {access_pattern::gpu_scratch, access_pattern::cpu_writes_gpu_reads,
-                                       access_pattern::cpu_gpu_shared, access_pattern::gpu_writes_cpu_reads};
+                                       access_pattern::cpu_gpu_shared, access_pattern::gpu_writes_cpu_reads,
+                                       access_pattern::weights};
 
 std::string gib(std::size_t bytes) { return fmt::format("{:.1f} GiB", static_cast<double>(bytes) / (1u << 30)); }
-
-std::string json_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) out += fmt::format("\\u{:04x}", c);
-        else out += c;
-    }
-  }
-  return out;
-}
 
 std::string kind_text(const recommendation& r) {
   std::string k(to_string(r.kind));
@@ -113,9 +100,9 @@ std::string to_text(const report& r) {
 
 std::string to_json(const report& r) {
   std::string out = fmt::format("{{\"unimem_version\":\"{}\",\"has_gpu\":{}", version(), r.has_gpu);
-  if (!r.has_gpu) out += fmt::format(",\"no_gpu_reason\":\"{}\"", json_escape(r.no_gpu_reason));
-  out += fmt::format(",\"host\":{{\"cpus\":{},\"page_size\":{},\"memlock_limit\":\"{}\"", r.host.cpus, r.host.page_size,
-                     r.host.memlock_limit);
+  if (!r.has_gpu) out += fmt::format(",\"no_gpu_reason\":{}", support::json_string(r.no_gpu_reason));
+  out += fmt::format(",\"host\":{{\"cpus\":{},\"page_size\":{},\"memlock_limit\":{}", r.host.cpus, r.host.page_size,
+                     support::json_string(r.host.memlock_limit));
   if (r.host.memory) {
     const meminfo& m = *r.host.memory;
     out += fmt::format(",\"mem_total\":{},\"mem_available\":{},\"swap_total\":{},\"swap_free\":{}", m.mem_total,
@@ -125,29 +112,30 @@ std::string to_json(const report& r) {
   if (r.profile) {
     const device_profile& p = *r.profile;
     out += fmt::format(
-        ",\"device\":{{\"name\":\"{}\",\"ordinal\":{},\"simulated\":{},\"compute_capability\":\"{}.{}\","
+        ",\"device\":{{\"name\":{},\"ordinal\":{},\"simulated\":{},\"compute_capability\":\"{}.{}\","
         "\"multiprocessors\":{},\"total_memory_bytes\":{},\"memory_bus_width_bits\":{},\"memory_clock_khz\":{},"
-        "\"peak_bandwidth_bytes_per_s\":{:.0f},\"io_coherent\":{}",
-        json_escape(p.name), p.device, p.simulated, p.cc_major, p.cc_minor, p.multiprocessors, p.total_memory_bytes,
-        p.memory_bus_width_bits, p.memory_clock_khz, p.peak_bandwidth_bytes_per_s(), p.io_coherent());
+        "\"peak_bandwidth_bytes_per_s\":{},\"io_coherent\":{}",
+        support::json_string(p.name), p.device, p.simulated, p.cc_major, p.cc_minor, p.multiprocessors,
+        p.total_memory_bytes, p.memory_bus_width_bits, p.memory_clock_khz,
+        support::json_number(p.peak_bandwidth_bytes_per_s(), 0), p.io_coherent());
     for (const auto& c : capabilities) out += fmt::format(",\"{}\":{}", c.name, p.*c.field);
     const virtual_memory_decision vm = decide_virtual_memory(p);
-    out += fmt::format("}},\"virtual_memory\":{{\"use\":{},\"reservation_cap\":{},\"reason\":\"{}\"", vm.use,
-                       vm.reservation_bytes, json_escape(vm.reason));
+    out += fmt::format("}},\"virtual_memory\":{{\"use\":{},\"reservation_cap\":{},\"reason\":{}", vm.use,
+                       vm.reservation_bytes, support::json_string(vm.reason));
     if (r.virtual_memory) {
       const virtual_memory_support& s = *r.virtual_memory;
-      out += fmt::format(",\"supported\":{},\"granularity\":{},\"reserved_bytes\":{},\"mapped\":{},\"detail\":\"{}\"",
-                         s.supported, s.granularity, s.reserved_bytes, s.mapped, json_escape(s.detail));
+      out += fmt::format(",\"supported\":{},\"granularity\":{},\"reserved_bytes\":{},\"mapped\":{},\"detail\":{}",
+                         s.supported, s.granularity, s.reserved_bytes, s.mapped, support::json_string(s.detail));
     }
     out += "},\"recommendations\":[";
     bool first = true;
     for (auto pattern : patterns) {
       const recommendation rec = recommend(p, pattern);
       out += fmt::format("{}{{\"pattern\":\"{}\",\"kind\":\"{}\",\"staging\":{},\"needs_copy\":{},"
-                         "\"needs_sync_before_cpu_access\":{},\"reason\":\"{}\"}}",
+                         "\"needs_sync_before_cpu_access\":{},\"reason\":{}}}",
                          first ? "" : ",", to_string(pattern), to_string(rec.kind),
                          rec.staging ? fmt::format("\"{}\"", to_string(*rec.staging)) : "null", rec.needs_copy,
-                         rec.needs_sync_before_cpu_access, json_escape(rec.reason));
+                         rec.needs_sync_before_cpu_access, support::json_string(rec.reason));
       first = false;
     }
     out += "]";
@@ -156,10 +144,11 @@ std::string to_json(const report& r) {
   bool first = true;
   for (const auto& m : r.measurements) {
     const bool skipped = m.note.rfind("skipped", 0) == 0;
-    out += fmt::format("{}{{\"name\":\"{}\",\"value\":{},\"unit\":\"{}\",\"fraction_of_peak\":{},\"peak\":{},\"note\":\"{}\"}}",
-                       first ? "" : ",", json_escape(m.name), skipped ? "null" : fmt::format("{:.4f}", m.value), m.unit,
-                       m.fraction_of_peak ? fmt::format("{:.4f}", *m.fraction_of_peak) : "null",
-                       m.peak_name.empty() ? "null" : fmt::format("\"{}\"", m.peak_name), json_escape(m.note));
+    out += fmt::format("{}{{\"name\":{},\"value\":{},\"unit\":{},\"fraction_of_peak\":{},\"peak\":{},\"note\":{}}}",
+                       first ? "" : ",", support::json_string(m.name),
+                       skipped ? "null" : support::json_number(m.value, 4), support::json_string(m.unit),
+                       m.fraction_of_peak ? support::json_number(*m.fraction_of_peak, 4) : "null",
+                       m.peak_name.empty() ? "null" : support::json_string(m.peak_name), support::json_string(m.note));
     first = false;
   }
   out += "]}\n";

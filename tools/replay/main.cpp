@@ -1,5 +1,6 @@
 // unimem-replay: replays allocation traces through unimem's pool and its peers, side by side.
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -9,9 +10,14 @@
 
 #include <fmt/format.h>
 
+#include <unimem/error.hpp>
+#include <unimem_support/cli.hpp>
+
 #include "replay_core.hpp"
 
 namespace {
+
+constexpr int max_repetitions = 100;
 
 constexpr const char* usage = R"(usage: unimem-replay [options] TRACE_OR_FOLDER...
 
@@ -22,7 +28,7 @@ allocate or free and the memory reserved at peak over the bytes live at peak.
 options:
   --json             one JSON object per line per (trace, resource)
   --resource NAME    replay only this resource (repeatable); --list shows the names
-  --repetitions N    replays per (trace, resource), the first one cold (default 5)
+  --repetitions N    replays per (trace, resource), the first one cold (2 to 100, default 5)
   --list             list the resources and exit
   -h, --help         this text
 
@@ -34,39 +40,42 @@ fields: ns_per_op        median time of one call over the warm replays (each cal
         peak_reserved_bytes / peak_live_bytes  most memory held vs most bytes live
 )";
 
+/// A time per call for the table; "-" when there is none (a trace without calls).
+std::string ns(double v) { return std::isfinite(v) ? fmt::format("{:.1f}", v) : "-"; }
+
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace unimem::replay;
+  using unimem::support::usage_error;
   bool json = false, list = false;
   std::vector<std::string> wanted, paths;
   replay_options options;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--json") {
-      json = true;
-    } else if (a == "--list") {
-      list = true;
-    } else if (a == "-h" || a == "--help") {
-      std::fputs(usage, stdout);
-      return 0;
-    } else if ((a == "--resource" || a == "--repetitions") && i + 1 < argc) {
-      const std::string v = argv[++i];
-      if (a == "--resource") {
-        wanted.push_back(v);
+  try {
+    for (int i = 1; i < argc; ++i) {
+      const std::string a = argv[i];
+      if (a == "--json") {
+        json = true;
+      } else if (a == "--list") {
+        list = true;
+      } else if (a == "-h" || a == "--help") {
+        std::fputs(usage, stdout);
+        return 0;
+      } else if (a == "--resource") {
+        wanted.emplace_back(unimem::support::option_value(argc, argv, i));
+      } else if (a == "--repetitions") {
+        // One cold replay and at least one warm; every warm call's time is kept in memory.
+        options.repetitions = unimem::support::parse_number<int>(a, unimem::support::option_value(argc, argv, i), 2,
+                                                                 max_repetitions);
+      } else if (!a.empty() && a[0] == '-') {
+        throw usage_error("unknown option " + unimem::printable(a));
       } else {
-        options.repetitions = std::atoi(v.c_str());
-        if (options.repetitions < 2) {
-          std::fprintf(stderr, "unimem-replay: --repetitions %s: need at least 2 (one cold, one warm)\n", v.c_str());
-          return 2;
-        }
+        paths.push_back(a);
       }
-    } else if (!a.empty() && a[0] == '-') {
-      std::fprintf(stderr, "unimem-replay: unknown option %s\n%s", a.c_str(), usage);
-      return 2;
-    } else {
-      paths.push_back(a);
     }
+  } catch (const usage_error& e) {
+    std::fprintf(stderr, "unimem-replay: %s\n%s", e.what(), usage);
+    return 2;
   }
 
   const std::vector<replay_target> targets = all_targets();
@@ -80,7 +89,8 @@ int main(int argc, char** argv) {
     bool known = false;
     for (const replay_target& t : targets) known = known || t.name == w;
     if (!known) {
-      std::fprintf(stderr, "unimem-replay: --resource %s: unknown; --list shows the names\n", w.c_str());
+      std::fprintf(stderr, "unimem-replay: --resource %s: unknown; --list shows the names\n",
+                   unimem::printable(w).c_str());
       return 2;
     }
   }
@@ -117,7 +127,7 @@ int main(int argc, char** argv) {
     for (const std::string& f : files) {
       unimem::alloc_trace trace;
       try {
-        trace = load_trace(f);
+        trace = unimem::load_trace(f);
       } catch (const std::exception& e) {
         ++failures;
         std::fprintf(stderr, "unimem-replay: %s\n", e.what());
@@ -129,14 +139,16 @@ int main(int argc, char** argv) {
           if (json) {
             std::printf("%s\n", to_json(r).c_str());
           } else {
-            std::printf("%-42s %-20s %9.1f %9.1f %9.1f %13zu %13zu %8.3f\n", r.trace.c_str(), r.resource.c_str(),
-                        r.ns_per_op, r.mean_ns_per_op, r.cold_ns_per_op, r.peak_reserved_bytes, r.peak_live_bytes,
+            std::printf("%-42s %-20s %9s %9s %9s %13zu %13zu %8.3f\n", unimem::printable(r.trace).c_str(),
+                        r.resource.c_str(), ns(r.ns_per_op).c_str(), ns(r.mean_ns_per_op).c_str(),
+                        ns(r.cold_ns_per_op).c_str(), r.peak_reserved_bytes, r.peak_live_bytes,
                         r.reserved_over_live());
           }
           std::fflush(stdout);
         } catch (const std::exception& e) {
           ++failures;
-          std::fprintf(stderr, "unimem-replay: %s through %s failed: %s\n", trace.name.c_str(), t->name.c_str(), e.what());
+          std::fprintf(stderr, "unimem-replay: %s through %s failed: %s\n", unimem::printable(trace.name).c_str(),
+                       t->name.c_str(), e.what());
         }
       }
     }

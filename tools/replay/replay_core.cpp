@@ -3,13 +3,16 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <limits>
 #include <stdexcept>
 
 #include <fmt/format.h>
-#include <zlib.h>
 
 #include <unimem/device_profile.hpp>
+#include <unimem/error.hpp>
 #include <unimem/stream.hpp>
+#include <unimem_support/json.hpp>
+#include <unimem_support/stats.hpp>
 
 #if defined(__x86_64__)
 #include <x86intrin.h>
@@ -64,52 +67,11 @@ const clock_calibration& calibration() {
   return c;
 }
 
-double percentile(std::vector<double>& v, double q) {
-  if (v.empty()) return 0.0;
-  const auto k = static_cast<std::size_t>(q * static_cast<double>(v.size() - 1));
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
-  return v[k];
-}
-
-double median(std::vector<double> v) { return percentile(v, 0.5); }
-
-std::string json_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out;
-}
-
 }  // namespace
-
-alloc_trace load_trace(const std::string& path) {
-  gzFile f = gzopen(path.c_str(), "rb");
-  if (f == nullptr) throw std::runtime_error(fmt::format("{}: cannot open (does it exist and is it readable?)", path));
-  std::string text;
-  char buf[1 << 16];
-  int n = 0;
-  while ((n = gzread(f, buf, sizeof buf)) > 0) text.append(buf, static_cast<std::size_t>(n));
-  int err = 0;
-  const char* msg = gzerror(f, &err);
-  const std::string zmsg = msg != nullptr ? msg : "";
-  gzclose(f);
-  if (n < 0 || (err != Z_OK && err != Z_STREAM_END)) {
-    throw std::runtime_error(fmt::format("{}: not a readable gzip or text file ({})", path, zmsg));
-  }
-  std::string name = std::filesystem::path(path).filename().string();
-  for (const char* ext : {".gz", ".csv"}) {
-    if (name.size() > std::string(ext).size() && name.compare(name.size() - std::string(ext).size(), std::string::npos, ext) == 0) {
-      name.resize(name.size() - std::string(ext).size());
-    }
-  }
-  return parse_trace(text, name);
-}
 
 std::vector<std::string> trace_files(const std::string& path) {
   namespace fs = std::filesystem;
-  if (!fs::exists(path)) throw std::runtime_error(fmt::format("{}: no such file or folder", path));
+  if (!fs::exists(path)) throw std::runtime_error(fmt::format("{}: no such file or folder", printable(path)));
   if (!fs::is_directory(path)) return {path};
   std::vector<std::string> out;
   for (const auto& e : fs::directory_iterator(path)) {
@@ -118,7 +80,9 @@ std::vector<std::string> trace_files(const std::string& path) {
     if (e.is_regular_file() && (ends(".csv") || ends(".csv.gz"))) out.push_back(e.path().string());
   }
   std::sort(out.begin(), out.end());
-  if (out.empty()) throw std::runtime_error(fmt::format("{}: no *.csv or *.csv.gz traces in this folder", path));
+  if (out.empty()) {
+    throw std::runtime_error(fmt::format("{}: no *.csv or *.csv.gz traces in this folder", printable(path)));
+  }
   return out;
 }
 
@@ -129,9 +93,12 @@ struct stream_set::owned {
 };
 
 stream_set::stream_set(const alloc_trace& trace, bool gpu) : owned_(std::make_unique<owned>()) {
-  std::uint32_t count = 0;
-  for (const trace_op& op : trace.ops) count = std::max(count, op.stream + 1);
-  views_.resize(std::max<std::uint32_t>(count, 1));
+  const std::uint32_t count = trace.stream_count();
+  if (count > max_streams) {
+    throw std::runtime_error(fmt::format("{}: uses {} streams; unimem-replay replays traces of at most {}",
+                                         printable(trace.name), count, max_streams));
+  }
+  views_.resize(count);
   for (std::uint32_t i = 1; i < views_.size(); ++i) {
     if (gpu) {
       owned_->streams.emplace_back();
@@ -177,7 +144,9 @@ replay_result run_replay(const alloc_trace& trace, const replay_target& target, 
   std::unique_ptr<replay_instance> inst = target.make();
   memory_resource& mr = inst->resource();
   std::vector<void*> slots(trace.id_bound(), nullptr);
+  // A trace without calls (a header only) has no time per call: NaN, written as null in JSON.
   const auto calls = static_cast<double>(trace.ops.size());
+  auto per_call = [calls](double ns) { return calls > 0 ? ns / calls : std::numeric_limits<double>::quiet_NaN(); };
 
   replay_result r;
   r.trace = trace.name;
@@ -186,7 +155,7 @@ replay_result run_replay(const alloc_trace& trace, const replay_target& target, 
   r.peak_live_bytes = trace.peak_live_bytes();
 
   // Cold: the first replay on a fresh resource, growth included.
-  r.cold_ns_per_op = replay_once(trace, mr, slots, sv) / calls;
+  r.cold_ns_per_op = per_call(replay_once(trace, mr, slots, sv));
   free_left_live(trace, mr, slots, sv);
   inst->finish();
 
@@ -212,17 +181,17 @@ replay_result run_replay(const alloc_trace& trace, const replay_target& target, 
     free_left_live(trace, mr, slots, sv);
     inst->finish();
   }
-  r.p99_ns_per_op = percentile(samples, 0.99);
-  r.ns_per_op = percentile(samples, 0.5);
+  r.p99_ns_per_op = support::percentile(samples, 0.99);
+  r.ns_per_op = support::percentile(samples, 0.5);
 
   // Warm, whole replays without per-call clocks.
   std::vector<double> means;
   for (int rep = 0; rep < warm; ++rep) {
-    means.push_back(replay_once(trace, mr, slots, sv) / calls);
+    means.push_back(per_call(replay_once(trace, mr, slots, sv)));
     free_left_live(trace, mr, slots, sv);
     inst->finish();
   }
-  r.mean_ns_per_op = median(means);
+  r.mean_ns_per_op = support::median(means);
   r.peak_reserved_bytes = inst->peak_reserved_bytes();
   if (r.peak_reserved_bytes == 0) r.peak_reserved_bytes = r.peak_live_bytes;  // no cache: holds what is live
   r.extra_json = inst->extra_json();
@@ -230,15 +199,19 @@ replay_result run_replay(const alloc_trace& trace, const replay_target& target, 
 }
 
 std::string to_json(const replay_result& r) {
-  std::string s = fmt::format(
-      "{{\"trace\": \"{}\", \"resource\": \"{}\", \"calls\": {}, \"ns_per_op\": {:.1f}, \"mean_ns_per_op\": {:.1f}, "
-      "\"p99_ns_per_op\": {:.1f}, \"cold_ns_per_op\": {:.1f}, \"peak_reserved_bytes\": {}, \"peak_live_bytes\": {}, "
-      "\"reserved_over_live\": {:.4f}",
-      json_escape(r.trace), json_escape(r.resource), r.calls, r.ns_per_op, r.mean_ns_per_op, r.p99_ns_per_op,
-      r.cold_ns_per_op, r.peak_reserved_bytes, r.peak_live_bytes, r.reserved_over_live());
-  if (!r.extra_json.empty()) s += ", " + r.extra_json;
-  s += "}";
-  return s;
+  support::json_object o;
+  o.add("trace", r.trace)
+      .add("resource", r.resource)
+      .add("calls", r.calls)
+      .add("ns_per_op", r.ns_per_op, 1)
+      .add("mean_ns_per_op", r.mean_ns_per_op, 1)
+      .add("p99_ns_per_op", r.p99_ns_per_op, 1)
+      .add("cold_ns_per_op", r.cold_ns_per_op, 1)
+      .add("peak_reserved_bytes", r.peak_reserved_bytes)
+      .add("peak_live_bytes", r.peak_live_bytes)
+      .add("reserved_over_live", r.reserved_over_live(), 4)
+      .add_fields(r.extra_json);
+  return o.str();
 }
 
 }  // namespace unimem::replay

@@ -1,8 +1,10 @@
-// unimem-replay's engine, shared with bench/bench_replay: loads traces (plain or gzip) and
-// replays them through a resource, timing every call.
+// unimem-replay's engine, shared with bench/bench_replay: replays traces (read by unimem's one
+// trace reader, unimem::load_trace) through a resource, timing every call. Tables are indexed by
+// the trace's dense ids and stream numbers (trace.hpp), never by what the file wrote.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -12,10 +14,6 @@
 #include <unimem/trace.hpp>
 
 namespace unimem::replay {
-
-/// Reads a trace file, gzip-compressed or plain (zlib reads both).
-/// @throws std::runtime_error naming the file and the problem
-alloc_trace load_trace(const std::string& path);
 
 /// The trace files of `path`: the file itself, or every *.csv / *.csv.gz in a folder, sorted.
 std::vector<std::string> trace_files(const std::string& path);
@@ -76,7 +74,8 @@ struct replay_result {
 /// @throws whatever the resource throws (out_of_memory, cuda_error)
 replay_result run_replay(const alloc_trace& trace, const replay_target& target, const replay_options& options);
 
-/// One JSON object on one line.
+/// One JSON object on one line: names escaped, a value that is not a number (a trace without
+/// calls has no time per call) written as null.
 std::string to_json(const replay_result& r);
 
 /// Replays the trace once through `mr` without per-call timing; returns nanoseconds. What the
@@ -91,10 +90,14 @@ double replay_once(const alloc_trace& trace, memory_resource& mr, std::vector<vo
 void free_left_live(const alloc_trace& trace, memory_resource& mr, std::vector<void*>& slots,
                     const std::vector<stream_view>& streams);
 
-/// Streams to use for the trace's stream numbers (0 is the default stream; others are created
-/// when a GPU is present, fake handles otherwise — host-only resources never use them).
+/// Streams to use for the trace's streams, indexed by trace_op::stream (0 is the default stream;
+/// others are created when a GPU is present, fake handles otherwise — host-only resources never
+/// use them).
 class stream_set {
  public:
+  /// Most streams a trace may use (each one is a CUDA stream when replayed on a GPU).
+  static constexpr std::uint32_t max_streams = 1024;
+  /// @throws std::runtime_error when the trace uses more than max_streams streams
   explicit stream_set(const alloc_trace& trace, bool gpu);
   ~stream_set();
   const std::vector<stream_view>& views() const noexcept { return views_; }

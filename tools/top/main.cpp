@@ -13,16 +13,22 @@
 #include <fmt/format.h>
 
 #include <unimem/device_profile.hpp>
+#include <unimem/error.hpp>
 #include <unimem/system_memory.hpp>
 #include <unimem/planning/usage_publisher.hpp>
+#include <unimem_support/cli.hpp>
 
 namespace {
+
+namespace support = unimem::support;
+
+constexpr std::size_t max_interval_ms = 24 * 3600 * 1000;  // a day
 
 void usage(std::FILE* to) {
   std::fputs(
       "usage: unimem-top [options]\n"
       "  --count N          print N lines and exit (default: until interrupted)\n"
-      "  --interval-ms M    milliseconds between lines (default 1000)\n"
+      "  --interval-ms M    milliseconds between lines (0 to 86400000, default 1000)\n"
       "  --device D         CUDA device for GPU memory (default 0)\n"
       "  --no-gpu           do not query the GPU (cudaMemGetInfo creates a CUDA context)\n"
       "  --meminfo PATH     read this instead of /proc/meminfo\n"
@@ -34,15 +40,6 @@ void usage(std::FILE* to) {
       "GPU's memory is the RAM above), then\n"
       "label[pid] tag current/peak for every process publishing usage.\n",
       to);
-}
-
-std::size_t parse_count(const std::string& flag, const char* v) {
-  char* end = nullptr;
-  const unsigned long long n = std::strtoull(v, &end, 10);
-  if (end == v || *end != '\0' || v[0] == '-') {
-    throw std::invalid_argument(fmt::format("{} needs a non-negative integer, got '{}'", flag, v));
-  }
-  return static_cast<std::size_t>(n);
 }
 
 std::string mb(std::size_t bytes) { return fmt::format("{}", (bytes + (1u << 19)) >> 20); }
@@ -65,13 +62,10 @@ int main(int argc, char** argv) {
   try {
     for (int i = 1; i < argc; ++i) {
       const std::string a = argv[i];
-      auto value = [&]() -> const char* {
-        if (i + 1 >= argc) throw std::invalid_argument(fmt::format("{} needs a value", a));
-        return argv[++i];
-      };
-      if (a == "--count") count = parse_count(a, value());
-      else if (a == "--interval-ms") interval_ms = parse_count(a, value());
-      else if (a == "--device") device = static_cast<int>(parse_count(a, value()));
+      auto value = [&] { return support::option_value(argc, argv, i); };
+      if (a == "--count") count = support::parse_number<std::size_t>(a, value());
+      else if (a == "--interval-ms") interval_ms = support::parse_number<std::size_t>(a, value(), 0, max_interval_ms);
+      else if (a == "--device") device = support::parse_number<int>(a, value(), 0);
       else if (a == "--no-gpu") gpu = false;
       else if (a == "--meminfo") meminfo_path = value();
       else if (a == "--nvmap") nvmap_path = value();
@@ -79,9 +73,9 @@ int main(int argc, char** argv) {
       else if (a == "-h" || a == "--help") {
         usage(stdout);
         return 0;
-      } else throw std::invalid_argument(fmt::format("unknown option '{}'", a));
+      } else throw support::usage_error(fmt::format("unknown option '{}'", unimem::printable(a)));
     }
-  } catch (const std::exception& e) {
+  } catch (const support::usage_error& e) {
     std::fprintf(stderr, "unimem-top: %s\n", e.what());
     usage(stderr);
     return 2;

@@ -15,19 +15,30 @@ namespace unimem {
 /// successful allocate, `f` after each successful free. Ids count from 0 in allocation order;
 /// streams are numbered 0 for the default streams and 1, 2, ... for others in order of first
 /// use. Thread-safe (lines never interleave). Keeps the upstream's traits.
+///
+/// Write errors (a full disk, /dev/full) are never dropped: the allocate whose line cannot be
+/// written is undone and throws std::runtime_error naming the destination, and so does every later
+/// allocate (the trace would have a gap); a free always frees, and its write error is reported by
+/// the next allocate, flush() or close(). The destructor, which cannot throw, prints an error that
+/// was never reported to stderr.
 class logging_resource final : public memory_resource {
  public:
   /// @param upstream must outlive the adaptor
   /// @param out      must outlive the adaptor; the header line is written at once
   logging_resource(memory_resource& upstream, std::ostream& out);
-  /// @brief Writes to a new file at `path` (replacing it).
-  /// @throws std::runtime_error when the file cannot be opened
+  /// @brief Writes to a new file at `path` (replacing it), gzip-compressed when it ends in ".gz".
+  /// @throws std::runtime_error when the file cannot be created
   logging_resource(memory_resource& upstream, const std::string& path);
   ~logging_resource() override;
 
   memory_resource& upstream() const noexcept { return *upstream_; }
-  /// @brief Flushes the stream (the destructor does too).
+  /// @brief Pushes what is written to the destination.
+  /// @throws std::runtime_error when a write failed, now or earlier
   void flush();
+  /// @brief Flushes and closes the trace (a file: completes its gzip stream); later allocations
+  /// throw. The destructor closes too, but cannot report an error.
+  /// @throws std::runtime_error when a write failed, now or earlier
+  void close();
 
  private:
   void* do_allocate(std::size_t bytes, std::size_t alignment, stream_view stream) override;

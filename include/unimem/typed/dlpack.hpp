@@ -7,13 +7,16 @@
 /// not depend on DLPack. What the header version offers is used when present:
 /// DLManagedTensorVersioned and the read-only flag (1.0), kDLBool (0.8), fp8 codes (1.1).
 ///
-/// Device types: device memory → kDLCUDA (device_id = the tensor's device), pinned, mapped and
-/// registered host memory → kDLCUDAHost, managed memory → kDLCUDAManaged, pageable host memory →
-/// kDLCPU (device_id 0 for the last three, as DLPack specifies).
+/// Device types (dlpack_devices): by default every memory a kernel can reach is exported as
+/// kDLCUDA through its device pointer — device, managed, pinned, mapped and registered memory —
+/// and host-only memory as kDLCPU, which is what PyTorch, JAX and TensorFlow import;
+/// dlpack_devices::exact keeps the kinds (kDLCUDAHost, kDLCUDAManaged) for consumers that take
+/// them (CuPy); dlpack_devices::host gives the CPU's view (kDLCPU) of host-accessible memory.
 ///
-/// Streams: DLPack's C structs carry no stream. Before a consumer uses an exported tensor on its
-/// own stream, make that stream wait for the tensor's stream (or synchronize it). The exported
-/// memory is freed, on the tensor's stream, when the consumer calls the deleter.
+/// Streams: DLPack's C structs carry no stream; the Python protocol's handshake
+/// (`__dlpack__(stream=...)`) is dlpack_export_options::consumer_stream: the consumer's stream
+/// waits for the tensor's, and the memory is freed on the consumer's stream when the consumer
+/// calls the deleter. Without it, order the streams yourself before the consumer uses the tensor.
 #pragma once
 
 #if defined(__has_include)
@@ -28,6 +31,7 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -36,6 +40,7 @@
 #include <unimem/typed/dtype.hpp>
 #include <unimem/error.hpp>
 #include <unimem/memory_resource.hpp>
+#include <unimem/stream.hpp>
 #include <unimem/typed/tensor.hpp>
 #include <unimem/typed/tensor_bytes.hpp>
 #include <unimem/typed/tensor_view.hpp>
@@ -183,7 +188,8 @@ inline dtype from_dlpack_dtype(DLDataType type) {
                           "tensor in the producer first");
 }
 
-/// @brief The DLPack device type of memory of kind `kind`.
+/// @brief The memory kind's own DLPack device type: device → kDLCUDA, pinned, mapped and
+/// registered → kDLCUDAHost, managed → kDLCUDAManaged, host → kDLCPU (dlpack_devices::exact).
 inline DLDeviceType to_dlpack_device_type(memory_kind kind) noexcept {
   switch (kind) {
     case memory_kind::host: return kDLCPU;
@@ -196,12 +202,70 @@ inline DLDeviceType to_dlpack_device_type(memory_kind kind) noexcept {
   return kDLCPU;
 }
 
+/// @brief How an export names the device of its memory.
+enum class dlpack_devices {
+  /// What PyTorch, JAX and TensorFlow import (the default): every memory a kernel can reach —
+  /// device, managed (attached globally), pinned, mapped, registered — as kDLCUDA through its
+  /// device pointer, and memory no GPU can reach as kDLCPU. The consumer then uses pinned, mapped
+  /// or managed memory as ordinary CUDA memory, without a copy (on a Jetson the same DRAM).
+  accepted,
+  /// The memory kind's own type (to_dlpack_device_type): kDLCUDAHost for pinned, mapped and
+  /// registered memory, kDLCUDAManaged for managed memory. For consumers that take them (CuPy);
+  /// PyTorch 2.11 refuses both ("Unsupported device_type").
+  exact,
+  /// The CPU's view: kDLCPU with the host pointer, for memory the CPU can dereference (host,
+  /// pinned, mapped, registered, managed). Refuses device memory. With `accepted` this gives two
+  /// views of one zero-copy buffer: one for the CPU that fills it, one for the kernels that read it.
+  host,
+};
+
+/// @brief Options of to_dlpack and to_dlpack_versioned.
+struct dlpack_export_options {
+  dlpack_devices devices = dlpack_devices::accepted;
+  /// DLPack's stream handshake (`__dlpack__(stream=...)`): the stream the consumer will use the
+  /// tensor on. It is made to wait for the tensor's stream (an event; the host does not wait) and
+  /// becomes the tensor's stream, so the memory is freed in order with the consumer's work when
+  /// the consumer calls the deleter. Empty: no handshake (the caller orders the streams). Not
+  /// used for kDLCPU exports. Needs the tensor's device to be current.
+  std::optional<stream_view> consumer_stream;
+  /// The memory's device pointer where it differs from the host pointer
+  /// (traits().device_pointer_is_host_pointer false: host memory mapped without unified
+  /// addressing, or registered where the device cannot use host pointers), as
+  /// mapped_resource::device_pointer() gives it. Only a kDLCUDA export of such memory needs it.
+  void* device_data = nullptr;
+  /// Mark the export read-only (DLManagedTensorVersioned only, DLPack 1.0 and later).
+  bool read_only = false;
+};
+
+/// @brief The DLPack device of memory with `traits`, allocated while CUDA device `device` was
+/// current (tensor::device()), named as `devices` asks. Device ids are 0 for every type but kDLCUDA.
+/// @throws host_access_error `devices` is host and the CPU cannot dereference the memory
+inline DLDevice to_dlpack_device(const resource_traits& traits, int device, dlpack_devices devices) {
+  DLDevice out{};
+  switch (devices) {
+    case dlpack_devices::exact: out.device_type = to_dlpack_device_type(traits.kind); break;
+    case dlpack_devices::host:
+      if (!traits.host_accessible) {
+        throw host_access_error("unimem::to_dlpack_device: dlpack_devices::host asks for the CPU's view of " +
+                                std::string(to_string(traits.kind)) +
+                                " memory, which the CPU cannot dereference; export it with "
+                                "dlpack_devices::accepted (kDLCUDA) or copy it to host memory first");
+      }
+      out.device_type = kDLCPU;
+      break;
+    case dlpack_devices::accepted: out.device_type = traits.device_accessible ? kDLCUDA : kDLCPU; break;
+  }
+  out.device_id = out.device_type == kDLCUDA ? device : 0;
+  return out;
+}
+
 namespace detail {
 
-/// What an exported DLManagedTensor points into: the tensor itself (so its memory lives until the
-/// consumer's deleter call) and the shape and strides arrays DLTensor points at.
+/// What an exported DLManagedTensor points into: the tensor (so its memory lives until the
+/// consumer's deleter call; shared when one tensor is exported more than once) and the shape and
+/// strides arrays DLTensor points at.
 struct dlpack_export_context {
-  tensor owner;
+  std::shared_ptr<tensor> owner;
   std::vector<std::int64_t> shape;
   std::vector<std::int64_t> strides;
 };
@@ -213,57 +277,126 @@ void delete_dlpack_export(Managed* self) noexcept {
   delete self;
 }
 
-/// Builds the context and fills `out`; the tensor is moved only after everything that can throw
-/// about its type has passed, so a refused tensor is left as it was.
-inline std::unique_ptr<dlpack_export_context> make_dlpack_export(tensor&& t, DLTensor& out) {
-  const DLDataType type = to_dlpack_dtype(t.element_type());
-  const DLDeviceType device_type = to_dlpack_device_type(t.traits().kind);
+inline bool dlpack_hands_over_stream(const DLTensor& out, const dlpack_export_options& options) noexcept {
+  return options.consumer_stream.has_value() && out.device.device_type != kDLCPU && out.data != nullptr;
+}
+
+/// Everything that can refuse an export, before anything is taken: describes `t` in `out`, makes
+/// the consumer's stream wait, and returns the context without its owner.
+inline std::unique_ptr<dlpack_export_context> prepare_dlpack_export(const tensor& t, const dlpack_export_options& options,
+                                                                    DLTensor& out) {
+  out.dtype = to_dlpack_dtype(t.element_type());
+  out.device = to_dlpack_device(t.traits(), t.device(), options.devices);
+  void* data = t.empty() ? nullptr : const_cast<void*>(t.data());
+  const resource_traits& traits = t.traits();
+  if (data != nullptr && out.device.device_type == kDLCUDA && traits.kind != memory_kind::device &&
+      !traits.device_pointer_is_host_pointer) {
+    if (options.device_data == nullptr) {
+      throw unsupported_error("unimem::to_dlpack: this " + std::string(to_string(traits.kind)) +
+                              " memory has a device pointer other than its host pointer, and a kDLCUDA export "
+                              "must carry the device pointer; pass it as dlpack_export_options::device_data "
+                              "(mapped_resource::device_pointer), or export with dlpack_devices::exact or ::host");
+    }
+    data = options.device_data;
+  }
   auto ctx = std::make_unique<dlpack_export_context>();
   ctx->shape = t.shape();
   ctx->strides = t.strides();
-  ctx->owner = std::move(t);
-  out.data = ctx->owner.empty() ? nullptr : ctx->owner.data();
-  out.device.device_type = device_type;
-  out.device.device_id = device_type == kDLCUDA ? ctx->owner.device() : 0;
+  out.data = data;
   out.ndim = static_cast<std::int32_t>(ctx->shape.size());
-  out.dtype = type;
   // Strides are always given (DLPack 1.x forbids null strides where ndim != 0); for rank 0 both
   // arrays are empty and null, which DLPack allows.
   out.shape = ctx->shape.empty() ? nullptr : ctx->shape.data();
   out.strides = ctx->strides.empty() ? nullptr : ctx->strides.data();
   out.byte_offset = 0;
+  if (dlpack_hands_over_stream(out, options)) options.consumer_stream->wait_for(t.stream());
   return ctx;
+}
+
+/// Completes an export whose context now owns the tensor; cannot fail.
+template <class Managed>
+Managed* finish_dlpack_export(std::unique_ptr<Managed> managed, std::unique_ptr<dlpack_export_context> ctx,
+                              const dlpack_export_options& options) noexcept {
+  // The consumer's stream is ordered after the tensor's now; freeing on it orders the free after
+  // the consumer's work too.
+  if (dlpack_hands_over_stream(managed->dl_tensor, options)) ctx->owner->set_stream(*options.consumer_stream);
+  managed->manager_ctx = ctx.release();
+  managed->deleter = &delete_dlpack_export<Managed>;
+  return managed.release();
+}
+
+inline tensor& dlpack_owner(const std::shared_ptr<tensor>& t, const char* what) {
+  if (!t) throw std::invalid_argument(std::string(what) + ": the tensor pointer is null");
+  return *t;
 }
 
 }  // namespace detail
 
 /// @brief Exports a tensor as a DLManagedTensor (the pre-1.0 exchange struct, understood by every
 /// DLPack consumer). Takes the tensor: its memory stays alive until the consumer calls the
-/// deleter, which frees it on the tensor's stream. On an exception `t` is left untouched.
-/// @throws unsupported_error the dtype has no code in this dlpack.h (see to_dlpack_dtype)
+/// deleter, which frees it on the tensor's stream (the consumer's, after a handshake). On an
+/// exception `t` is left untouched.
+/// @throws unsupported_error the dtype has no code in this dlpack.h (see to_dlpack_dtype), or a
+///         kDLCUDA export needs options.device_data
+/// @throws host_access_error dlpack_devices::host of device memory
+/// @throws cuda_error        the stream handshake failed
 /// @throws std::bad_alloc
-inline DLManagedTensor* to_dlpack(tensor&& t) {
+inline DLManagedTensor* to_dlpack(tensor&& t, const dlpack_export_options& options = {}) {
   auto managed = std::make_unique<DLManagedTensor>();
-  auto ctx = detail::make_dlpack_export(std::move(t), managed->dl_tensor);
-  managed->manager_ctx = ctx.release();
-  managed->deleter = &detail::delete_dlpack_export<DLManagedTensor>;
-  return managed.release();
+  auto ctx = detail::prepare_dlpack_export(t, options, managed->dl_tensor);
+  ctx->owner = std::make_shared<tensor>(std::move(t));
+  return detail::finish_dlpack_export(std::move(managed), std::move(ctx), options);
+}
+
+/// @brief Exports a tensor that stays shared: each export holds a reference, and the memory is
+/// freed (on the tensor's stream then) when the last holder lets go. Export one tensor several
+/// times this way, e.g. dlpack_devices::host for the CPU that fills a mapped frame and
+/// dlpack_devices::accepted for the kernels that read it. Not thread-safe for one tensor: a
+/// handshake changes its stream.
+/// @throws std::invalid_argument a null pointer; otherwise as to_dlpack(tensor&&)
+inline DLManagedTensor* to_dlpack(std::shared_ptr<tensor> t, const dlpack_export_options& options = {}) {
+  auto managed = std::make_unique<DLManagedTensor>();
+  auto ctx = detail::prepare_dlpack_export(detail::dlpack_owner(t, "unimem::to_dlpack"), options, managed->dl_tensor);
+  ctx->owner = std::move(t);
+  return detail::finish_dlpack_export(std::move(managed), std::move(ctx), options);
 }
 
 #if defined(UNIMEM_DETAIL_DLPACK_VERSIONED)
-/// @brief Exports a tensor as a DLManagedTensorVersioned (DLPack 1.0 and later), with this
-/// header's version and the read-only flag when `read_only`. Ownership as to_dlpack().
-/// @throws unsupported_error the dtype has no code in this dlpack.h
-/// @throws std::bad_alloc
-inline DLManagedTensorVersioned* to_dlpack_versioned(tensor&& t, bool read_only = false) {
+namespace detail {
+inline std::unique_ptr<DLManagedTensorVersioned> versioned_shell(const dlpack_export_options& options) {
   auto managed = std::make_unique<DLManagedTensorVersioned>();
-  auto ctx = detail::make_dlpack_export(std::move(t), managed->dl_tensor);
   managed->version.major = DLPACK_MAJOR_VERSION;
   managed->version.minor = DLPACK_MINOR_VERSION;
-  managed->flags = read_only ? DLPACK_FLAG_BITMASK_READ_ONLY : 0;
-  managed->manager_ctx = ctx.release();
-  managed->deleter = &detail::delete_dlpack_export<DLManagedTensorVersioned>;
-  return managed.release();
+  managed->flags = options.read_only ? DLPACK_FLAG_BITMASK_READ_ONLY : 0;
+  return managed;
+}
+}  // namespace detail
+
+/// @brief Exports a tensor as a DLManagedTensorVersioned (DLPack 1.0 and later), with this
+/// header's version and the read-only flag when options.read_only. Ownership as to_dlpack().
+/// @throws as to_dlpack(tensor&&)
+inline DLManagedTensorVersioned* to_dlpack_versioned(tensor&& t, const dlpack_export_options& options) {
+  auto managed = detail::versioned_shell(options);
+  auto ctx = detail::prepare_dlpack_export(t, options, managed->dl_tensor);
+  ctx->owner = std::make_shared<tensor>(std::move(t));
+  return detail::finish_dlpack_export(std::move(managed), std::move(ctx), options);
+}
+
+/// @brief to_dlpack_versioned with the default options and the read-only flag when `read_only`.
+inline DLManagedTensorVersioned* to_dlpack_versioned(tensor&& t, bool read_only = false) {
+  dlpack_export_options options;
+  options.read_only = read_only;
+  return to_dlpack_versioned(std::move(t), options);
+}
+
+/// @brief A shared export as DLManagedTensorVersioned; see to_dlpack(std::shared_ptr<tensor>).
+/// @throws as to_dlpack(std::shared_ptr<tensor>)
+inline DLManagedTensorVersioned* to_dlpack_versioned(std::shared_ptr<tensor> t, const dlpack_export_options& options) {
+  auto managed = detail::versioned_shell(options);
+  auto ctx = detail::prepare_dlpack_export(detail::dlpack_owner(t, "unimem::to_dlpack_versioned"), options,
+                                           managed->dl_tensor);
+  ctx->owner = std::move(t);
+  return detail::finish_dlpack_export(std::move(managed), std::move(ctx), options);
 }
 #endif
 
