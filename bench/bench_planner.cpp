@@ -1,13 +1,16 @@
-// Static memory planner over every shared lifetimes file and allocation trace, and over 100 000
-// random tensors in three densities. Each case runs unimem's planner and, as the peer measured in
-// the same run, plain greedy-by-size (Pisarchyk & Lee 2020); counters give the arena over the
-// lower bound for both.
+// Static memory planner over every shared lifetimes file and allocation trace, the recorded
+// workload traces, the synthetic families (plan_families.hpp) from 1 000 to 1 000 000 tensors,
+// and MiniMalloc's 11 challenging instances. Each case runs unimem's planner and, where its
+// conflict graph fits, plain greedy-by-size (Pisarchyk & Lee 2020) as the peer measured in the
+// same run; counters give the arena over the lower bound for both, whether the plan is proved
+// optimal, and the time per 100 000 tensors.
 //
 //   ./build/bench/bench_planner --benchmark_counters_tabular=true
+//   ./build/bench/bench_planner --benchmark_filter=minimalloc   # MiniMalloc's set only
+//   UNIMEM_BENCH_QUICK=1 ...                                     # families up to 100 000 only
 #include <algorithm>
-#include <cmath>
+#include <chrono>
 #include <filesystem>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -15,79 +18,64 @@
 
 #include "support/peer_ratio.hpp"
 
+#include <unimem/planning/minimalloc_io.hpp>
+#include <unimem/planning/plan_families.hpp>
 #include <unimem/planning/planner.hpp>
 
 namespace {
 
 using lifetimes = std::vector<unimem::tensor_lifetime>;
 
-void report(benchmark::State& state, const lifetimes& t, const unimem::memory_plan& plan,
-            const unimem::memory_plan* peer) {
+struct input {
+  std::string name;
+  lifetimes tensors;
+  unimem::plan_options options;
+  std::size_t optimum = 0;  // known optimal arena, 0 when unknown
+};
+
+// Plain greedy-by-size walks the conflict graph: above this many pairs it would need gigabytes.
+constexpr std::uint64_t peer_max_pairs = 20000000;
+
+void report(benchmark::State& state, const input& in, const unimem::memory_plan& plan, const unimem::memory_plan* peer) {
+  const auto& t = in.tensors;
   state.counters["tensors"] = static_cast<double>(t.size());
   state.counters["arena_MiB"] = static_cast<double>(plan.arena_bytes) / (1 << 20);
   state.counters["lower_bound_MiB"] = static_cast<double>(plan.lower_bound_bytes) / (1 << 20);
-  state.counters["naive_MiB"] = static_cast<double>(unimem::naive_bytes(t)) / (1 << 20);
   state.counters["arena_over_lb"] = plan.ratio();
-  // The peer in the same run: plain greedy-by-size's arena over the lower bound, and ours over
-  // its. Without it (too dense for its conflict graph) both read 0.
+  state.counters["proved_optimal"] = plan.proved_optimal ? 1.0 : 0.0;
+  state.counters["search_nodes"] = static_cast<double>(plan.search_nodes);
+  if (in.optimum != 0) state.counters["at_known_optimum"] = plan.arena_bytes == in.optimum ? 1.0 : 0.0;
+  if (in.options.target_bytes != 0) {
+    state.counters["target_reached"] = plan.arena_bytes <= in.options.target_bytes ? 1.0 : 0.0;
+  }
+  // The peer in the same run: plain greedy-by-size's arena over the lower bound. Without it (too
+  // dense for its conflict graph) it reads 0.
   state.counters["greedy_by_size_over_lb"] = peer != nullptr ? peer->ratio() : 0.0;
-  state.counters["arena_vs_greedy_by_size"] =
-      peer == nullptr ? 0.0
-      : peer->arena_bytes == 0
-          ? 1.0
-          : static_cast<double>(plan.arena_bytes) / static_cast<double>(peer->arena_bytes);
   if (!unimem::validate_plan(t, plan)) state.SkipWithError("invalid plan");
 }
 
-// Plain greedy-by-size walks the conflict graph: above this many pairs it would need gigabytes.
-constexpr std::uint64_t peer_max_pairs = 50000000;
-
-void bench_unimem(benchmark::State& state, const lifetimes* t) {
+void bench_unimem(benchmark::State& state, const input* in) {
   unimem::memory_plan plan;
+  const auto start = std::chrono::steady_clock::now();
   for (auto _ : state) {
-    plan = unimem::plan_memory(*t);
+    plan = unimem::plan_memory(in->tensors, in->options);
     benchmark::DoNotOptimize(plan.arena_bytes);
   }
-  if (unimem::overlapping_pairs(*t) <= peer_max_pairs) {
-    const unimem::memory_plan peer = unimem::plan_greedy_by_size(*t);
-    report(state, *t, plan, &peer);
+  // Wall milliseconds per 100 000 tensors: the brief's budget is 100.
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count() /
+                    static_cast<double>(std::max<benchmark::IterationCount>(state.iterations(), 1));
+  state.counters["ms_per_100k"] = ms * 1e5 / static_cast<double>(std::max<std::size_t>(in->tensors.size(), 1));
+  if (unimem::overlapping_pairs(in->tensors) <= peer_max_pairs) {
+    const unimem::memory_plan peer = unimem::plan_greedy_by_size(in->tensors);
+    report(state, *in, plan, &peer);
   } else {
-    report(state, *t, plan, nullptr);
+    report(state, *in, plan, nullptr);
   }
   state.SetLabel(plan.method);
 }
 
-void bench_greedy_by_size(benchmark::State& state, const lifetimes* t) {
-  if (unimem::overlapping_pairs(*t) > peer_max_pairs) {
-    state.SkipWithError("too dense for plain greedy-by-size's conflict graph");
-    for (auto _ : state) {
-    }
-    return;
-  }
-  unimem::memory_plan plan;
-  for (auto _ : state) {
-    plan = unimem::plan_greedy_by_size(*t);
-    benchmark::DoNotOptimize(plan.arena_bytes);
-  }
-  report(state, *t, plan, &plan);
-}
-
-// 100 000 tensors: first_op uniform over `horizon` ops, lifetime uniform in [1, max_ops] ops,
-// sizes log-uniform from 256 B to 16 MiB (seeded: every run plans the same tensors).
-lifetimes random_tensors(std::size_t n, std::size_t horizon, std::size_t max_ops, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<double> log_size(8.0, 24.0);
-  lifetimes t(n);
-  for (auto& x : t) {
-    x.first_op = rng() % horizon;
-    x.last_op = x.first_op + rng() % max_ops;
-    x.bytes = static_cast<std::size_t>(std::pow(2.0, log_size(rng)));
-  }
-  return t;
-}
-
-std::vector<std::pair<std::string, lifetimes>>& inputs() {
-  static std::vector<std::pair<std::string, lifetimes>> all;
+std::vector<input>& inputs() {
+  static std::vector<input> all;
   return all;
 }
 
@@ -95,26 +83,46 @@ std::vector<std::pair<std::string, lifetimes>>& inputs() {
 
 int main(int argc, char** argv) {
   namespace fs = std::filesystem;
+  auto& in = inputs();
+  in.reserve(200);  // registered benchmarks keep pointers into it
   std::vector<fs::path> files;
-  for (const char* sub : {"lifetimes", "alloc-traces"}) {
+  for (const char* sub : {"lifetimes", "alloc-traces", "workload-traces"}) {
     const fs::path dir = fs::path(UNIMEM_BENCH_DATA_DIR) / sub;
     if (!fs::is_directory(dir)) continue;
-    for (const auto& e : fs::directory_iterator(dir)) files.push_back(e.path());
+    for (const auto& e : fs::directory_iterator(dir)) {
+      if (e.path().extension() != ".json") files.push_back(e.path());
+    }
   }
   std::sort(files.begin(), files.end());
-  auto& in = inputs();
-  in.reserve(files.size() + 3);
   for (const auto& f : files) {
-    in.emplace_back(f.parent_path().filename().string() + "/" + f.filename().string(),
-                    unimem::load_tensor_lifetimes(f.string()));
+    in.push_back({f.parent_path().filename().string() + "/" + f.filename().string(),
+                  unimem::load_tensor_lifetimes(f.string()), {}, 0});
   }
-  in.emplace_back("random/100000/sparse", random_tensors(100000, 100000, 8, 1));    // ~4 live at a time
-  in.emplace_back("random/100000/medium", random_tensors(100000, 100000, 24, 2));   // ~12 live
-  in.emplace_back("random/100000/dense", random_tensors(100000, 1000, 1000, 3));    // ~50 000 live
-  for (const auto& [name, t] : in) {
-    benchmark::RegisterBenchmark(("plan/" + name).c_str(), bench_unimem, &t)->Unit(benchmark::kMillisecond);
-    benchmark::RegisterBenchmark(("greedy_by_size/" + name).c_str(), bench_greedy_by_size, &t)
-        ->Unit(benchmark::kMillisecond);
+  const std::size_t largest = unimem::bench::quick_mode() ? 100000 : 1000000;
+  for (const std::string& family : unimem::plan_family_names()) {
+    for (std::size_t n = 1000; n <= largest; n *= 10) {
+      auto instance = unimem::make_plan_family(family, n, 1);
+      in.push_back({"family/" + family + "/" + std::to_string(n), std::move(instance.tensors), {}, instance.optimum});
+    }
+  }
+  // MiniMalloc's set, to the capacity its file names, with the budget its solver gets (a minute).
+  const fs::path challenging = fs::path(UNIMEM_BENCH_DATA_DIR) / "minimalloc-challenging";
+  std::vector<fs::path> mm;
+  if (fs::is_directory(challenging)) {
+    for (const auto& e : fs::directory_iterator(challenging)) {
+      if (e.path().extension() == ".csv") mm.push_back(e.path());
+    }
+  }
+  std::sort(mm.begin(), mm.end());
+  for (const auto& f : mm) {
+    input x{"minimalloc/" + f.filename().string(), unimem::load_minimalloc_csv(f.string()), {}, 0};
+    x.options.target_bytes = unimem::minimalloc_capacity(f.string());
+    x.options.search_work = ~std::uint64_t{0};
+    x.options.time_limit_ms = 60000;
+    in.push_back(std::move(x));
+  }
+  for (const input& x : in) {
+    benchmark::RegisterBenchmark(("plan/" + x.name).c_str(), bench_unimem, &x)->Unit(benchmark::kMillisecond);
   }
   std::vector<char*> args;
   unimem::bench::apply_quick_mode(argc, argv, args);

@@ -8,7 +8,8 @@ namespace unimem {
 namespace {
 
 constexpr access_pattern all_patterns[] = {access_pattern::gpu_scratch, access_pattern::cpu_writes_gpu_reads,
-                                           access_pattern::cpu_gpu_shared, access_pattern::gpu_writes_cpu_reads};
+                                           access_pattern::cpu_gpu_shared, access_pattern::gpu_writes_cpu_reads,
+                                           access_pattern::weights};
 
 TEST(policy, every_profile_and_pattern_gets_a_reason) {
   for (const auto& p : device_profile::simulated_profiles()) {
@@ -80,6 +81,25 @@ TEST(policy, results_avoid_uncached_pinned_memory_on_nano_and_tx2) {
   EXPECT_EQ(d.staging, memory_kind::pinned);
 }
 
+TEST(policy, weights_are_cached_on_both_sides_of_a_jetson_and_in_device_memory_on_discrete) {
+  // Kernels read weights on every run: pinned or mapped memory would be uncached for the iGPU.
+  for (const auto& p : device_profile::simulated_profiles()) {
+    const recommendation r = recommend(p, access_pattern::weights);
+    if (p.integrated) {
+      EXPECT_EQ(r.kind, memory_kind::managed) << p.name;
+      EXPECT_FALSE(r.needs_copy) << p.name;
+      EXPECT_EQ(r.needs_sync_before_cpu_access, !p.concurrent_managed_access) << p.name;
+      EXPECT_NE(r.reason.find("concurrentManagedAccess"), std::string::npos) << r.reason;
+    } else {
+      EXPECT_EQ(r.kind, memory_kind::device) << p.name;
+      EXPECT_EQ(r.staging, memory_kind::pinned) << p.name;
+      EXPECT_TRUE(r.needs_copy) << p.name;
+    }
+  }
+  EXPECT_NE(recommend(device_profile::jetson_nano(), access_pattern::weights).reason.find("attached to the host"),
+            std::string::npos);
+}
+
 TEST(policy, recommendations_never_need_a_capability_the_board_lacks) {
   for (const auto& p : device_profile::simulated_profiles()) {
     for (auto pattern : all_patterns) {
@@ -120,6 +140,7 @@ TEST(policy, make_resource_refuses_what_the_board_cannot_do_and_names_the_altern
 
 TEST(policy, names_are_stable) {
   EXPECT_EQ(to_string(access_pattern::cpu_writes_gpu_reads), "cpu_writes_gpu_reads");
+  EXPECT_EQ(to_string(access_pattern::weights), "weights");
   EXPECT_EQ(to_string(memory_kind::mapped), "mapped");
   EXPECT_EQ(to_string(memory_kind::registered), "registered");
 }

@@ -31,10 +31,13 @@
 #include <unimem/zero_copy/dmabuf.hpp>
 #include <unimem/zero_copy/frame_ring.hpp>
 #include <unimem/planning/planner.hpp>
+#include <unimem/planning/plan_families.hpp>
+#include <unimem/planning/minimalloc_io.hpp>
 #include <unimem/planning/planned_arena.hpp>
 #include <unimem/planning/estimator.hpp>
 #include <unimem/planning/usage_publisher.hpp>
 #include <unimem/planning/publish_statistics.hpp>
+#include <unimem/planning/residency_manager.hpp>
 #include <unimem/tag.hpp>
 #include <unimem/trace.hpp>
 #include <unimem/stream_events.hpp>

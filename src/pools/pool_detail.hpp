@@ -8,6 +8,8 @@
 #include <set>
 #include <vector>
 
+#include "detail/tlsf_index.hpp"
+
 namespace unimem::detail {
 
 /// Every block is a multiple of this and starts at a multiple of it: what cudaMalloc gives.
@@ -28,7 +30,7 @@ struct pool_block {
   pool_chunk* chunk = nullptr;
   std::uint64_t stamp = 0;           // free: the owning stream's stamp at free time
   std::size_t requested = 0;         // used: bytes asked for
-  std::uint32_t rec_index = 0;       // used: its allocation's index in the recorded iteration
+  std::uint64_t seq = 0;             // used: the pool's count of allocations when it was made
   std::uint32_t slot = 0;            // free: stream slot owning it (0: any stream)
   std::uint16_t tag = 0;             // used: tag_id at allocation
   std::uint8_t align_log2 = 0;       // used: log2 of the alignment asked for
@@ -42,6 +44,8 @@ struct pool_chunk {
   std::size_t alignment = pool_granule;
   std::size_t used = 0;              // used blocks inside
   pool_block* first = nullptr;
+  bool is_region = false;            // the plan region (see iteration_learner)
+  bool in_range = false;             // memory of the pool's virtual range, not of upstream
 };
 
 /// Hands out block descriptors from slabs so the hot path never calls the system allocator.
@@ -153,59 +157,26 @@ class block_table {
   unsigned shift_ = 64;
 };
 
-/// Two-level segregated fit (Masmano et al., "TLSF: a new dynamic memory allocator for real-time
-/// systems", 2004): free blocks sit in lists by size class, 32 classes per power of two, and two
-/// bitmap levels find the first non-empty class at or above a size in O(1).
-class tlsf_index {
+/// Where a pool_block keeps what the TLSF index needs: sizes in granules, list links in place.
+struct pool_block_links {
+  using node = pool_block*;
+  static constexpr unsigned unit_shift = pool_granule_shift;
+  static constexpr pool_block* nil() noexcept { return nullptr; }
+  static std::size_t size(const pool_block* b) noexcept { return b->size; }
+  static pool_block*& free_prev(pool_block* b) noexcept { return b->free_prev; }
+  static pool_block*& free_next(pool_block* b) noexcept { return b->free_next; }
+};
+
+/// The pool's free-block index: detail/tlsf_index.hpp over the blocks themselves, 32 classes per
+/// power of two.
+class tlsf_index : public basic_tlsf_index<pool_block_links> {
  public:
-  bool empty() const noexcept { return count_ == 0; }
-  std::size_t size() const noexcept { return count_; }
-
-  void insert(pool_block* b) noexcept {
-    const auto [fl, sl] = mapping(b->size >> pool_granule_shift);
-    pool_block*& head = heads_[fl][sl];
-    b->free_prev = nullptr;
-    b->free_next = head;
-    if (head != nullptr) head->free_prev = b;
-    head = b;
-    fl_bitmap_ |= std::uint64_t{1} << fl;
-    sl_bitmap_[fl] |= 1u << sl;
-    ++count_;
-  }
-
-  void remove(pool_block* b) noexcept {
-    const auto [fl, sl] = mapping(b->size >> pool_granule_shift);
-    if (b->free_prev != nullptr) {
-      b->free_prev->free_next = b->free_next;
-    } else {
-      heads_[fl][sl] = b->free_next;
-      if (b->free_next == nullptr) {
-        sl_bitmap_[fl] &= ~(1u << sl);
-        if (sl_bitmap_[fl] == 0) fl_bitmap_ &= ~(std::uint64_t{1} << fl);
-      }
-    }
-    if (b->free_next != nullptr) b->free_next->free_prev = b->free_prev;
-    b->free_prev = b->free_next = nullptr;
-    --count_;
-  }
-
-  /// A free block of at least `bytes` (a multiple of the granule), or null. Looks at a few
-  /// blocks of the request's own class first (they may fit and are the tightest), then takes the
-  /// first block of the next non-empty class, all of whose blocks fit.
+  /// A free block of at least `bytes` (a multiple of the granule), or null: the tightest of a few
+  /// blocks of the request's own class, else of the first blocks of the next non-empty class.
   pool_block* find(std::size_t bytes) const noexcept {
-    const auto [fl, sl] = mapping(bytes >> pool_granule_shift);
-    pool_block* best = nullptr;
-    int budget = 8;
-    for (pool_block* b = heads_[fl][sl]; b != nullptr && budget > 0; b = b->free_next, --budget) {
-      if (b->size >= bytes && (best == nullptr || tighter(b, best))) best = b;
-    }
-    if (best != nullptr) return best;
-    const std::uint32_t above = sl + 1 < 32 ? sl_bitmap_[fl] & (~0u << (sl + 1)) : 0u;
-    if (above != 0) return smallest_of(heads_[fl][__builtin_ctz(above)]);
-    const std::uint64_t fl_above = fl + 1 < 64 ? fl_bitmap_ & (~std::uint64_t{0} << (fl + 1)) : 0;
-    if (fl_above == 0) return nullptr;
-    const int f = __builtin_ctzll(fl_above);
-    return smallest_of(heads_[f][__builtin_ctz(sl_bitmap_[f])]);
+    return basic_tlsf_index::find(
+        bytes, [bytes](const pool_block* b) { return b->size >= bytes; },
+        [](const pool_block* a, const pool_block* b) { return tighter(a, b); });
   }
 
   /// Smaller first, then lower address: address order among equals keeps long-lived blocks
@@ -213,54 +184,6 @@ class tlsf_index {
   static bool tighter(const pool_block* a, const pool_block* b) noexcept {
     return a->size != b->size ? a->size < b->size : a->addr < b->addr;
   }
-
-  /// The smallest of the first few blocks of a list (all of which fit): closer to best fit at
-  /// the cost of a short walk.
-  static pool_block* smallest_of(pool_block* head) noexcept {
-    pool_block* best = head;
-    int budget = 8;
-    for (pool_block* b = head->free_next; b != nullptr && --budget > 0; b = b->free_next) {
-      if (tighter(b, best)) best = b;
-    }
-    return best;
-  }
-
-  template <class F>
-  void for_each(F&& f) const {
-    for (std::uint64_t fls = fl_bitmap_; fls != 0; fls &= fls - 1) {
-      const int fl = __builtin_ctzll(fls);
-      for (std::uint32_t sls = sl_bitmap_[fl]; sls != 0; sls &= sls - 1) {
-        for (pool_block* b = heads_[fl][__builtin_ctz(sls)]; b != nullptr;) {
-          pool_block* next = b->free_next;  // f may remove b
-          f(b);
-          b = next;
-        }
-      }
-    }
-  }
-
- private:
-  static constexpr unsigned sl_log2 = 5;
-  static constexpr unsigned sl_count = 1u << sl_log2;
-  static constexpr unsigned fl_count = 64 - pool_granule_shift - sl_log2 + 1;
-
-  struct index_pair {
-    unsigned fl;
-    unsigned sl;
-  };
-
-  /// Sizes below 32 granules get one class each; above, class (fl, sl) holds sizes whose top
-  /// bit is fl + 4 and whose next five bits are sl.
-  static index_pair mapping(std::size_t units) noexcept {
-    if (units < sl_count) return {0, static_cast<unsigned>(units)};
-    const unsigned msb = 63u - static_cast<unsigned>(__builtin_clzll(units));
-    return {msb - sl_log2 + 1, static_cast<unsigned>((units >> (msb - sl_log2)) - sl_count)};
-  }
-
-  std::uint64_t fl_bitmap_ = 0;
-  std::uint32_t sl_bitmap_[fl_count] = {};
-  pool_block* heads_[fl_count][sl_count] = {};
-  std::size_t count_ = 0;
 };
 
 /// Exact best fit from a tree ordered by (size, address). O(log n) and a node allocation per

@@ -16,15 +16,13 @@ struct planned_interval {
 };
 
 struct layout {
-  std::vector<std::size_t> offsets;  // per interval; empty when the iteration is too large to plan
+  std::vector<std::size_t> offsets;  // per interval
   std::size_t size = 0;              // end of the highest interval
 };
 
-/// Places every interval at the lowest offset where it overlaps no interval that is live at the
-/// same time, trying two orders (largest first; largest size x lifetime first) and keeping the
-/// smaller layout. O(n log n + P log P) for P pairs of intervals live at the same time (at most
-/// n x the most allocations ever live at once). Returns an empty layout when P exceeds 2 M: such
-/// an iteration is left to the general allocator.
+/// Places every interval so that no two live at the same time share a byte, with the planner's
+/// engine (detail/placement/placer.hpp): its greedy portfolio, and for large iterations its
+/// O(n log n) paths, so every iteration gets a layout whatever its size.
 layout plan_layout(const std::vector<planned_interval>& intervals);
 
 }  // namespace unimem::detail

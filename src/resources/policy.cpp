@@ -18,6 +18,7 @@ std::string_view to_string(access_pattern p) noexcept {
     case access_pattern::cpu_writes_gpu_reads: return "cpu_writes_gpu_reads";
     case access_pattern::cpu_gpu_shared: return "cpu_gpu_shared";
     case access_pattern::gpu_writes_cpu_reads: return "gpu_writes_cpu_reads";
+    case access_pattern::weights: return "weights";
   }
   return "unknown";
 }
@@ -46,6 +47,10 @@ recommendation discrete(const device_profile& p, access_pattern pattern) {
       return {memory_kind::device, memory_kind::pinned, true, true,
               "discrete GPU: write results to device memory and copy them into pinned memory "
               "asynchronously; the CPU reads pinned memory at full cache speed"};
+    case access_pattern::weights:
+      return {memory_kind::device, memory_kind::pinned, true, false,
+              "discrete GPU: kernels read weights on every run, so they live in device memory; load the "
+              "file into pinned staging and copy it asynchronously"};
   }
   return {};
 }
@@ -82,6 +87,15 @@ recommendation integrated(const device_profile& p, access_pattern pattern) {
               fmt::format("I/O-coherent integrated GPU (CC {}.{} >= 7.2): mapped memory is cached on the CPU, "
                           "so results are read in place with no copy once the kernel is done",
                           p.cc_major, p.cc_minor)};
+    case access_pattern::weights:
+      // Read on every run: pinned and mapped memory would be one read from the file too, but
+      // uncached for the iGPU on every inference. Managed memory is cached on both sides.
+      return {memory_kind::managed, std::nullopt, false, !cma,
+              cma ? "integrated GPU with concurrentManagedAccess = 1: managed memory is cached on both sides, "
+                    "so the loader reads the file straight into it and kernels read it through the GPU's caches"
+                  : "integrated GPU with concurrentManagedAccess = 0: managed memory is cached on both sides, so "
+                    "the loader reads the file straight into it; allocate it attached to the host so a load may "
+                    "run while other kernels do, then attach it globally (prefetch) before its first kernel"};
   }
   return {};
 }

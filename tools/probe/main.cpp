@@ -83,6 +83,8 @@ int main(int argc, char** argv) {
         return 2;
       }
       r.profile = unimem::device_profile::current();
+      // Asked whatever the policy says, so the report shows what the board would grant.
+      r.virtual_memory = unimem::probe_virtual_memory(r.profile->device, r.profile->total_memory_bytes);
       if (do_measure) r.measurements = unimem::probe::measure(*r.profile);
     }
   } catch (const std::exception& e) {

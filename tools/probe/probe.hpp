@@ -6,6 +6,7 @@
 #include <vector>
 
 #include <unimem/device_profile.hpp>
+#include <unimem/resources/virtual_memory.hpp>
 #include <unimem/system_memory.hpp>
 
 namespace unimem::probe {
@@ -38,6 +39,9 @@ struct report {
   host_facts host;
   std::optional<device_profile> profile;
   std::vector<measurement> measurements;
+  /// What the driver did when asked for a virtual range (real devices only; see
+  /// decide_virtual_memory for the policy, which is printed for simulated boards too).
+  std::optional<virtual_memory_support> virtual_memory;
 };
 
 std::string to_text(const report& r);

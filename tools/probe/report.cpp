@@ -10,7 +10,8 @@ namespace unimem::probe {
 namespace {
 
 constexpr access_pattern patterns[] = {access_pattern::gpu_scratch, access_pattern::cpu_writes_gpu_reads,
-                                       access_pattern::cpu_gpu_shared, access_pattern::gpu_writes_cpu_reads};
+                                       access_pattern::cpu_gpu_shared, access_pattern::gpu_writes_cpu_reads,
+                                       access_pattern::weights};
 
 std::string gib(std::size_t bytes) { return fmt::format("{:.1f} GiB", static_cast<double>(bytes) / (1u << 30)); }
 
@@ -69,6 +70,15 @@ std::string to_text(const report& r) {
                      p.memory_bus_width_bits, p.memory_clock_khz / 1000);
   for (const auto& c : capabilities) out += fmt::format("  {:<40} {}\n", c.name, p.*c.field ? 1 : 0);
 
+  const virtual_memory_decision vm = decide_virtual_memory(p);
+  out += fmt::format("\nPool growth\n  {:<22} {}\n", vm.use ? "virtual range" : "chunks", vm.reason);
+  if (r.virtual_memory) {
+    const virtual_memory_support& s = *r.virtual_memory;
+    out += fmt::format("  {:<22} supported {}, granularity {} B, largest reservation granted {}, one page mapped {}{}\n",
+                       "driver", s.supported ? 1 : 0, s.granularity, gib(s.reserved_bytes), s.mapped ? 1 : 0,
+                       s.detail.empty() ? "" : " (" + s.detail + ")");
+  }
+
   out += "\nRecommendations\n";
   for (auto pattern : patterns) {
     const recommendation rec = recommend(p, pattern);
@@ -109,6 +119,14 @@ std::string to_json(const report& r) {
         p.total_memory_bytes, p.memory_bus_width_bits, p.memory_clock_khz,
         support::json_number(p.peak_bandwidth_bytes_per_s(), 0), p.io_coherent());
     for (const auto& c : capabilities) out += fmt::format(",\"{}\":{}", c.name, p.*c.field);
+    const virtual_memory_decision vm = decide_virtual_memory(p);
+    out += fmt::format("}},\"virtual_memory\":{{\"use\":{},\"reservation_cap\":{},\"reason\":{}", vm.use,
+                       vm.reservation_bytes, support::json_string(vm.reason));
+    if (r.virtual_memory) {
+      const virtual_memory_support& s = *r.virtual_memory;
+      out += fmt::format(",\"supported\":{},\"granularity\":{},\"reserved_bytes\":{},\"mapped\":{},\"detail\":{}",
+                         s.supported, s.granularity, s.reserved_bytes, s.mapped, support::json_string(s.detail));
+    }
     out += "},\"recommendations\":[";
     bool first = true;
     for (auto pattern : patterns) {

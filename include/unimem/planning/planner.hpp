@@ -2,14 +2,15 @@
 /// @brief Static memory planning: tensors with known lifetimes get offsets in one arena.
 ///
 /// The problem is offline dynamic storage allocation (NP-hard). The lower bound is the largest
-/// number of bytes live at any one time; a plan that reaches it wastes nothing. `plan_memory` runs
-/// a portfolio of greedy placements (greedy-by-size after Pisarchyk & Lee 2020 with best and first
-/// fit, greedy-by-breadth, by area, by lifetime), settles each (every tensor drops onto the tensor
-/// below it), and, when none reaches the lower bound, a bounded branch-and-bound search over such
-/// settled placements in the spirit of Moffitt's MiniMalloc (2023) that keeps the best arena found.
-/// Inputs too large for that within a work budget take the better of a time sweep through a
-/// segregated-fit allocator and greedy placement of their largest tensors. Every budget counts
-/// work, not time, so the same input always gives the same plan. See docs/planning.md.
+/// number of bytes live at any one time; a plan that reaches it wastes nothing. `plan_memory`
+/// decomposes the input exactly (independent parts; tensors live over a whole part stacked under
+/// it), lays out exactly the parts whose structure allows it (never more than two tensors live:
+/// two sides; one size: slots), runs a portfolio on the rest (a sweep through a segregated-fit
+/// allocator, bottom-left fill, recombination into rectangles, greedy placement after Pisarchyk &
+/// Lee 2020 while the conflict graph is affordable), and searches the parts still above the
+/// bound with a decision procedure in the manner of Moffitt's MiniMalloc (2023), which can prove
+/// a plan optimal. Budgets count work, not time, so the same input always gives the same plan
+/// unless a time limit is set. See docs/planning.md.
 #pragma once
 
 #include <cstddef>
@@ -31,27 +32,25 @@ struct tensor_lifetime {
   std::size_t alignment = 1;  ///< the planned offset is a multiple of this (a power of two)
 };
 
-/// @brief How hard `plan_memory` tries.
+/// @brief How hard `plan_memory` tries. The budgets count work, not time, so by default the same
+/// input always gives the same plan; a time limit trades that for a bound on the wall clock.
 struct plan_options {
-  /// @brief Work budget of the improvement search, in search nodes (each places one tensor).
-  /// 0 keeps the best greedy placement. The default costs up to about 100 ms when the greedy
-  /// portfolio misses the lower bound on a graph of a few thousand tensors, and nothing when it
-  /// reaches it.
-  std::size_t search_nodes = 200000;
-  /// @brief Inputs of up to this many tensors get the whole greedy portfolio and the search;
-  /// larger ones get what fits max_greedy_work.
-  std::size_t search_max_tensors = 50000;
-  /// @brief For inputs above search_max_tensors: work allowed for the greedy portfolio, in tensor
-  /// plus neighbour visits (a greedy run, and the settling pass after it, each cost tensors + 2 x
-  /// overlapping_pairs()). Greedy-by-size runs if one run fits, further members while the total
-  /// fits. When not even one run fits, the plan is the better of a sweep in time order through a
-  /// segregated-fit allocator (O(n log n) whatever the overlap) and greedy-by-size for as many of
-  /// the largest tensors as this budget allows, the rest stacked on top. The default keeps
-  /// 100 000 tensors under 100 ms.
-  std::uint64_t max_greedy_work = 2000000;
-  /// @brief Above this many overlapping pairs the full conflict graph (8 bytes a pair) is never
-  /// built: every input is planned as described for max_greedy_work.
-  std::uint64_t max_overlapping_pairs = 20000000;
+  /// @brief Search budget, in tensor visits (about a nanosecond each), shared by the parts of
+  /// the input whose arena is still above the target after the heuristics; spent only there.
+  /// 0 keeps the heuristics' best. The default is about 50-100 ms at most.
+  std::uint64_t search_work = 10000000;
+  /// @brief Work allowed for the greedy portfolio per 100 000 tensors (at least this much in
+  /// total), in tensor plus neighbour visits: a greedy run over a part costs its tensors + 2 x its
+  /// overlapping pairs x half the log of its mean degree (each tensor sorts its neighbours). A
+  /// part whose run does not fit what is left keeps the O(n log n) placements that need no
+  /// conflict graph.
+  std::uint64_t greedy_work = 4000000;
+  /// @brief Stop improving once the arena is at most this many bytes (0: the lower bound, below
+  /// which no plan exists).
+  std::size_t target_bytes = 0;
+  /// @brief Wall-clock limit of the search in milliseconds; 0 (the default) for none. The search
+  /// is anytime: it returns the best plan found when the limit or the node budget ends.
+  double time_limit_ms = 0;
 };
 
 /// @brief Offsets for every tensor in one arena.
@@ -60,7 +59,11 @@ struct memory_plan {
   std::size_t arena_bytes = 0;         ///< max over tensors of offset + bytes
   std::size_t lower_bound_bytes = 0;   ///< max over time of live bytes: no plan can be smaller
   std::size_t arena_alignment = 1;     ///< the arena's base must be aligned to this (max alignment)
-  std::string method;                  ///< the placement that won, e.g. "greedy-by-size" or "search"
+  std::string method;                  ///< the placement that decided the arena, e.g. "two-sided" or "search"
+  /// @brief True when no smaller arena exists: it equals the lower bound, or a search covered
+  /// every placement below it.
+  bool proved_optimal = false;
+  std::size_t search_nodes = 0;        ///< search nodes spent (placements descended into)
 
   /// @brief arena_bytes / lower_bound_bytes (1.0 for an empty plan).
   double ratio() const noexcept {
@@ -127,9 +130,11 @@ std::vector<tensor_lifetime> tensor_lifetimes(const alloc_trace& trace);
 /// @throws std::runtime_error naming the source, the line and the value for malformed input
 std::vector<tensor_lifetime> parse_alloc_trace(std::istream& in, const std::string& source = "<stream>");
 
-/// @brief Reads either format from a file, plain or gzip-compressed; the header line tells the
-/// format apart (an allocation trace goes through load_trace's reader).
-/// @throws std::runtime_error when the file cannot be read or its header is neither format
+/// @brief Reads a lifetimes CSV, an allocation trace or a MiniMalloc CSV (minimalloc_io.hpp) from a
+/// file, plain or gzip-compressed; the header line tells the format apart (an allocation trace goes
+/// through load_trace's reader). Every line is read through one bounded reader: a binary file is
+/// refused at its first line.
+/// @throws std::runtime_error when the file cannot be read or its header is none of the formats
 std::vector<tensor_lifetime> load_tensor_lifetimes(const std::string& path);
 
 }  // namespace unimem

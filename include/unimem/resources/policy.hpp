@@ -12,12 +12,14 @@
 
 namespace unimem {
 
-/// @brief The four ways inference code touches a buffer (BRIEF section 2).
+/// @brief The ways inference code touches a buffer (BRIEF section 2).
 enum class access_pattern {
   gpu_scratch,           ///< only kernels touch it (activations, workspaces)
   cpu_writes_gpu_reads,  ///< the CPU produces, kernels consume (camera frames, inputs)
   cpu_gpu_shared,        ///< both sides read and write it repeatedly (tracker state, queues)
   gpu_writes_cpu_reads,  ///< kernels produce, the CPU consumes (detections, logits)
+  weights,               ///< the CPU writes it once (loaded from a file), kernels read it on every
+                         ///< run (model weights, lookup tables)
 };
 
 std::string_view to_string(access_pattern p) noexcept;
