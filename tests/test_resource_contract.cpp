@@ -165,6 +165,24 @@ TYPED_TEST(resource_contract, impossible_request_is_out_of_memory_and_resource_s
   this->mr_->deallocate(p, 4096);
 }
 
+// Sizes at the top of the range, at the default alignment: rounding them up to a block, a bin or a
+// page must not wrap to a small request that is then used as a large one.
+TYPED_TEST(resource_contract, sizes_near_the_top_of_the_range_are_out_of_memory) {
+  constexpr std::size_t max = std::numeric_limits<std::size_t>::max();
+  for (const std::size_t bytes : {max, max - 1, max - 255, max - 4095, max / 2 + 1}) {
+    try {
+      void* p = this->mr_->allocate(bytes);
+      this->mr_->deallocate(p, bytes);
+      ADD_FAILURE() << bytes << " B allocated";
+    } catch (const out_of_memory& e) {
+      EXPECT_EQ(e.requested_bytes(), bytes);
+    }
+  }
+  void* p = this->mr_->allocate(4096);
+  EXPECT_EQ(write_and_read_back(*this->mr_, p, 4096, 0x3c), 0u);
+  this->mr_->deallocate(p, 4096);
+}
+
 TYPED_TEST(resource_contract, over_aligned_deallocate_of_unknown_pointer_is_refused) {
   void* p = this->mr_->allocate(1000, 8192);
   int not_ours = 0;

@@ -26,6 +26,8 @@
 #include <unimem/error.hpp>
 #include <unimem/zero_copy/unique_fd.hpp>
 
+#include "detail/size_math.hpp"
+
 namespace unimem {
 namespace detail {
 namespace {
@@ -108,12 +110,6 @@ void signal(std::atomic<std::uint32_t>& seq, std::atomic<std::uint32_t>& waiters
 
 std::size_t page_size() noexcept { return static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)); }
 
-bool round_up(std::size_t v, std::size_t to, std::size_t& out) noexcept {
-  if (v > SIZE_MAX - (to - 1)) return false;
-  out = (v + to - 1) / to * to;
-  return true;
-}
-
 struct geometry {
   std::size_t slot_stride = 0;
   std::size_t data_offset = 0;
@@ -123,11 +119,14 @@ struct geometry {
 // Slots start on page boundaries so each is suitably aligned for any kernel access and the slot
 // area can be registered with CUDA as whole pages.
 bool compute_geometry(std::size_t slot_bytes, std::uint32_t slot_count, std::size_t page, geometry& g) noexcept {
-  if (!round_up(slot_bytes, page, g.slot_stride)) return false;
+  // The page size is a power of two.
+  if (!detail::checked_align_up(slot_bytes, page, g.slot_stride)) return false;
   const std::size_t header = sizeof(ring_header) + std::size_t{slot_count} * sizeof(slot_meta);
-  if (!round_up(header, page, g.data_offset)) return false;
-  if (g.slot_stride > (SIZE_MAX - g.data_offset) / slot_count) return false;
-  g.total = g.data_offset + g.slot_stride * slot_count;
+  if (!detail::checked_align_up(header, page, g.data_offset)) return false;
+  std::size_t slots = 0;
+  if (!detail::checked_mul(g.slot_stride, slot_count, slots) || !detail::checked_add(g.data_offset, slots, g.total)) {
+    return false;
+  }
   // off_t is signed; ftruncate cannot take more.
   return g.total <= static_cast<std::size_t>(INT64_MAX);
 }
