@@ -79,9 +79,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   } catch (const std::system_error&) {
     return 0;
   }
-  if (producer->slot_count() != slots || consumer->slot_count() != slots || producer->slot_bytes() != slot_bytes ||
-      consumer->slot_bytes() != slot_bytes) {
-    fail("fuzz_frame_ring", "an end believes a geometry other than the one created");
+  // The creator keeps what it created. The attaching end believes the header, which the peer may
+  // have rewritten before it attached: a slot_bytes rounding to the same page multiple cannot be
+  // told from a ring created so, and anything else is inconsistent with the object's size.
+  const unimem::frame_ring_producer& p = *producer;
+  const unimem::frame_ring_consumer& c = *consumer;
+  const std::size_t attached_bytes = consumer_creates ? p.slot_bytes() : c.slot_bytes();
+  const std::size_t created_bytes = consumer_creates ? c.slot_bytes() : p.slot_bytes();
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  if (p.slot_count() != slots || c.slot_count() != slots || created_bytes != slot_bytes || attached_bytes == 0 ||
+      (attached_bytes + page - 1) / page != (slot_bytes + page - 1) / page) {
+    fail("fuzz_frame_ring", "an end believes a geometry that the ring's memory does not hold");
   }
 
   unimem::frame_ring_consumer::frame held{};
@@ -92,16 +100,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         case 0: {
           unimem::frame_ring_producer::slot s;
           if (producer->try_begin_frame(s)) {
-            if (s.capacity != slot_bytes || s.index >= slots) fail("fuzz_frame_ring", "a slot outside the ring");
+            if (s.capacity != p.slot_bytes() || s.index >= slots) fail("fuzz_frame_ring", "a slot outside the ring");
             std::memset(s.data, 0x5a, s.capacity);
-            producer->publish(in.take<std::uint16_t>() % (slot_bytes + 1));
+            producer->publish(in.take<std::uint16_t>() % (s.capacity + 1));
           }
           break;
         }
         case 1: {
           unimem::frame_ring_consumer::frame f;
           if (consumer->acquire(f, 0ns) == unimem::ring_status::ok) {
-            if (f.bytes > slot_bytes || f.index >= slots) fail("fuzz_frame_ring", "a frame outside its slot");
+            if (f.bytes > c.slot_bytes() || f.index >= slots) fail("fuzz_frame_ring", "a frame outside its slot");
             std::memset(f.data, 0xa5, f.bytes);
             if (holding) consumer->release(held);
             held = f;
