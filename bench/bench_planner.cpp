@@ -121,14 +121,13 @@ int main(int argc, char** argv) {
     x.options.time_limit_ms = 60000;
     in.push_back(std::move(x));
   }
-  for (const input& x : in) {
-    benchmark::RegisterBenchmark(("plan/" + x.name).c_str(), bench_unimem, &x)->Unit(benchmark::kMillisecond);
-  }
+  namespace ub = unimem::bench;
+  for (const input& x : in) ub::add("plan/" + x.name, bench_unimem, &x)->Unit(benchmark::kMillisecond);
   std::vector<char*> args;
-  unimem::bench::apply_quick_mode(argc, argv, args);
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
+  int exit_code = 0;
+  if (!ub::begin_run(argc, argv, args, exit_code)) return exit_code;
+  ub::console_reporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();
   return 0;
 }

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include <unimem/device_profile.hpp>
+#include <unimem/pcie.hpp>
 #include <unimem/system_memory.hpp>
 
 namespace unimem::probe {
@@ -36,7 +37,10 @@ struct report {
   bool has_gpu = false;
   std::string no_gpu_reason;
   host_facts host;
+  int cuda_runtime_version = 0;  ///< cudaRuntimeGetVersion, e.g. 13000; known without a GPU
+  int cuda_driver_version = 0;   ///< cudaDriverGetVersion; 0 without a driver
   std::optional<device_profile> profile;
+  std::optional<pcie_link> pcie;  ///< the host link of a discrete GPU, read after the measurements
   std::vector<measurement> measurements;
 };
 
