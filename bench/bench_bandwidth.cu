@@ -128,17 +128,17 @@ std::string unsupported_reason(kind k, bool by_kernel) {
   switch (k) {
     case kind::pageable:
       if (!by_kernel) return ub::gpu().ok ? std::string() : ub::no_gpu_reason();
-      return ub::needs_capability("kernels reading or writing pageable memory", &device_profile::pageable_memory_access,
+      return ub::needs_capability("a kernel reading or writing pageable memory", &device_profile::pageable_memory_access,
                                   "pageableMemoryAccess", "; Thor and HMM systems have 1");
     case kind::pinned:
     case kind::pinned_wc:
       if (!by_kernel) return ub::gpu().ok ? std::string() : ub::no_gpu_reason();
-      if (const std::string why = ub::needs_capability("kernels using pinned memory in place",
+      if (const std::string why = ub::needs_capability("a kernel using pinned memory in place",
                                                        &device_profile::unified_addressing, "unifiedAddressing");
           !why.empty()) {
         return why;
       }
-      return ub::needs_capability("kernels using pinned memory in place", &device_profile::can_map_host_memory,
+      return ub::needs_capability("a kernel using pinned memory in place", &device_profile::can_map_host_memory,
                                   "canMapHostMemory");
     case kind::registered:
       return ub::needs_capability("registered memory (cudaHostRegister)", &device_profile::host_register_supported,

@@ -247,7 +247,7 @@ std::string frame_cases_unsupported() {
       !why.empty()) {
     return why;
   }
-  return ub::needs_capability("kernels using registered memory in place", &device_profile::can_map_host_memory,
+  return ub::needs_capability("a kernel using registered memory in place", &device_profile::can_map_host_memory,
                               "canMapHostMemory");
 }
 

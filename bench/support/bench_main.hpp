@@ -6,8 +6,8 @@
 // pageableMemoryAccess = 0 for kernels reading malloc'd memory) is not registered at all: no table
 // row then reads ERROR OCCURRED for an absence that is expected. Instead the binary prints one line
 // before its table, for example
-//   bench_bandwidth: left out 2 of 40 benchmarks: copy_sm/h2d/pageable, copy_sm/d2h/pageable:
-//   kernels cannot read pageable memory (NVIDIA H200: pageableMemoryAccess = 0)
+//   bench_bandwidth: left out 2 of 43 benchmarks: copy_sm/h2d/pageable, copy_sm/d2h/pageable: a kernel
+//   reading or writing pageable memory needs pageableMemoryAccess = 1 (NVIDIA H200: 0; ...)
 // and puts the same line in the JSON context as "unimem_left_out" (scripts/summarize_results.py
 // reads it). Registering in main() after checking the device works with 1.7, which has no
 // State::SkipWithMessage, as well as with 1.8.
@@ -144,8 +144,8 @@ template <class... Args>
 }
 
 /// Records that `name` is not registered here because of `reason`: one short clause that names
-/// the capability and this device's value, e.g. "kernels cannot read pageable memory (NVIDIA H200:
-/// pageableMemoryAccess = 0)".
+/// the capability and this device's value, e.g. "registered memory (cudaHostRegister) needs
+/// hostRegisterSupported = 1 (Jetson Nano: 0)" (bench_env.hpp's needs_capability writes them).
 inline void leave_out(const std::string& name, const std::string& reason) {
   auto& groups = registrations().left_out;
   for (auto& g : groups) {
