@@ -40,6 +40,8 @@ def load(files):
             print(f"plot_benchmarks.py: {f} is missing, empty or not JSON; left aside", file=sys.stderr)
             continue
         ctx = data.get("context", {})
+        if ctx.get("unimem_left_out"):
+            context.setdefault("left_out", []).append(ctx["unimem_left_out"])
         for k, v in ctx.items():
             if k.startswith("unimem_") or k in ("date", "host_name", "executable", "caches"):
                 context.setdefault(k, v)
@@ -183,6 +185,10 @@ def tables(context, runs, skipped):
                  fmt_num(b["ratio_vs_raw"])] for b in many]
         out.append(md_table(["resource", "many", "one large", "many / one", "plain many", "plain one",
                              "many, unimem / plain"], rows))
+
+    if context.get("left_out"):
+        out += ["", "### Left out on this machine", ""]
+        out += [f"- {line}" for line in context["left_out"]]
 
     if skipped:
         reasons = OrderedDict()

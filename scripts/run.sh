@@ -116,9 +116,10 @@ bench_bandwidth          6       15      13      84
 bench_latency            8       15      43      94
 bench_managed_prefetch   1       5       1       10
 bench_pinned_pool        1       5       1       10
-bench_planner            9       6       73      40
+bench_planner            24      15      120     90
 bench_pool_ops           3       3       22      22
 bench_replay             2       10      59      120
+bench_residency          9       15      15      25
 bench_resources          1       3       7       10
 bench_tensor_view        1       3       1       10
 bench_zero_copy          2       3       6       6

@@ -28,7 +28,8 @@ from bench_results import BenchFile, fmt_bytes, fmt_num, fmt_seconds, load_json,
 
 FORMAT = "unimem-summary 1"
 BINARIES = ["bench_bandwidth", "bench_latency", "bench_managed_prefetch", "bench_pinned_pool", "bench_planner",
-            "bench_pool_ops", "bench_replay", "bench_resources", "bench_tensor_view", "bench_zero_copy"]
+            "bench_pool_ops", "bench_replay", "bench_residency", "bench_resources", "bench_tensor_view",
+            "bench_zero_copy"]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -450,22 +451,61 @@ def host_side(files):
             "peer": cell(f"{fmt_seconds(tm)} (malloc)", tm * 1e9, "ns", "lower"),
             "speed-up": cell(f"{fmt_num(tm / tp, 2)}x", tm / tp, "x", "higher")})
     plans = [r for r in plan.runs if r["name"].startswith("plan/") and r.get("arena_over_lb")]
-    files_plans = [r for r in plans if not r["name"].startswith("plan/random/")]
-    if files_plans:
-        at_lb = sum(1 for r in files_plans if r["arena_over_lb"] <= 1.0 + 1e-9)
-        worst = max(r["arena_over_lb"] for r in files_plans)
-        greedy = [r["greedy_by_size_over_lb"] for r in files_plans if r.get("greedy_by_size_over_lb")]
+    recorded = [r for r in plans if r["name"].split("/")[1] in ("lifetimes", "alloc-traces", "workload-traces")]
+    if recorded:
+        at_lb = sum(1 for r in recorded if r["arena_over_lb"] <= 1.0 + 1e-9)
+        worst = max(r["arena_over_lb"] for r in recorded)
+        greedy = [r["greedy_by_size_over_lb"] for r in recorded if r.get("greedy_by_size_over_lb")]
         peer = f"greedy-by-size worst {fmt_num(max(greedy))}x" if greedy else None
-        s.add_row("planner: arena over the lower bound, shared traces", {
-            "unimem": cell(f"{at_lb} of {len(files_plans)} at it, worst {fmt_num(worst)}x", worst, "x", "lower"),
+        s.add_row("planner: arena over the lower bound, recorded models and traces", {
+            "unimem": cell(f"{at_lb} of {len(recorded)} at it, worst {fmt_num(worst)}x", worst, "x", "lower"),
             "peer": cell(peer) if peer else None})
-    big = [r for r in plans if r["name"].startswith("plan/random/100000/")]
+    big = [r for r in plans if r["name"].startswith("plan/family/") and r.get("tensors") == 100000]
     if big:
-        slowest = max(seconds(r) for r in big)
-        s.add_row("planner: 100 000 random tensors, slowest density", {
-            "unimem": cell(fmt_seconds(slowest), slowest * 1e3, "ms", "lower")})
+        slowest = max(big, key=lambda r: seconds(r))
+        t = seconds(slowest)
+        s.add_row("planner: 100 000 tensors, slowest synthetic family", {
+            "unimem": cell(f"{fmt_seconds(t)} ({slowest['name'].split('/')[2]})", t * 1e3, "ms", "lower")})
+    mm = [r for r in plans if r["name"].startswith("plan/minimalloc/") and "target_reached" in r]
+    if mm:
+        reached = sum(1 for r in mm if r["target_reached"])
+        s.add_row("planner: MiniMalloc's challenging set, to its capacity", {
+            "unimem": cell(f"{reached} of {len(mm)}", reached, "instances", "higher")})
     if not s.rows:
         s.notes.append(missing_note([ops, plan]))
+    return s
+
+
+def residency(files):
+    res = files["bench_residency"]
+    prefix = "device" if res.find("device/resident_hit") or res.find("device/churn/managed") else "host"
+    over = "the memory the policy picks on this GPU" if prefix == "device" else "host memory"
+    s = Section("residency", f"Several models under one budget (residency_manager), over {over}", "bench_residency")
+    for what, case in (("first request, from an empty process", "first_request"),
+                       ("requests cycling through the three models", "churn")):
+        cells = {}
+        for col, variant in (("all resident", "all_resident"), ("under the budget", "managed")):
+            r = res.find(f"{prefix}/{case}/{variant}")
+            if r is None:
+                continue
+            t = seconds(r)
+            text = fmt_seconds(t)
+            if r.get("peak_MiB"):
+                text += f", {fmt_num(r['peak_MiB'])} MiB at the peak"
+            if r.get("loads_per_request"):
+                text += f", {fmt_num(r['loads_per_request'])} loads per request"
+            cells[col] = cell(text, t * 1e6, "us", "lower", peak_MiB=r.get("peak_MiB"))
+        s.add_row(what, cells)
+    hit = res.find(f"{prefix}/resident_hit")
+    if hit:
+        t = seconds(hit)
+        s.add_row("acquire + release of a resident model", {"under the budget": cell(fmt_seconds(t), t * 1e6, "us",
+                                                                                      "lower")})
+    if not s.rows:
+        s.notes.append(missing_note([res]))
+    else:
+        s.notes.append("three models (48, 32 and 64 MiB of weights); the budget holds the two largest: each request "
+                       "cycling through them evicts one and loads the next (the worst case).")
     return s
 
 
@@ -543,7 +583,7 @@ def summarize(results_dir):
                                           if f.context.get("unimem_mode")), None)
     date = next((f.context.get("date") for f in files.values() if f.context.get("date")), None)
     sections = [memory_kinds(files, b), allocation(files), replay_pools(files), pinned_pool(files), zero_copy(files),
-                host_side(files), policy(probe)]
+                residency(files), host_side(files), policy(probe)]
     if not b["gpu"]:
         # Without a GPU only host memory was measured: the GPU sections would all say the same.
         sections = [x for x in sections if x.rows or x.key in ("policy",)]

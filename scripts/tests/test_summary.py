@@ -58,9 +58,14 @@ class Summary(unittest.TestCase):
         # One line for every binary whose GPU benchmarks were left out, the GPU's reason said once.
         grouped = self.lines_with(t, "no CUDA GPU: left out of")
         self.assertEqual(len(grouped), 1)
-        for name in ("bench_bandwidth (41 of 43)", "bench_pinned_pool (all 4)", "bench_tensor_view (all 4)"):
+        for name in ("bench_bandwidth (41 of 43)", "bench_pinned_pool (all 4)", "bench_residency (5 of 10)",
+                     "bench_tensor_view (all 4)"):
             self.assertIn(name, grouped[0])
-        self.assertIn("bench_planner: left out 1 of 44 benchmarks: greedy_by_size/random/100000/dense", t)
+        self.assertIn("bench_zero_copy: left out 3 of 7 benchmarks: frame_1080p/zero_copy_ring_slot", t)
+        # Host-side figures: the residency manager over host memory, the pools, the planner.
+        self.assertIn("over host memory", self.lines_with(t, "Several models under one budget")[0])
+        self.assertIn("2 of 2", self.lines_with(t, "MiniMalloc's challenging set")[0])
+        self.assertEqual(len(self.lines_with(t, "planner: 100 000 tensors, slowest synthetic family", " ms (")), 1)
         self.assertNotIn("ERROR OCCURRED", t)
         self.assertNotIn("MISSING", t)
         self.assertLess(len(t.splitlines()), 60)
