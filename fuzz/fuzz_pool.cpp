@@ -1,11 +1,13 @@
 // libFuzzer target: random allocate / free / release / trim sequences through pool_resource
-// (both fits, learning on and off, stream-ordered with a manual event source) checked against a
-// reference model: alignment, no overlap, byte and count accounting, nothing written into the
-// managed memory, every bad free refused without a change, and everything freed coalescing back
-// into whole chunks that release() returns.
+// (both fits, learning on and off, stream-ordered with a manual event source whose streams wait
+// on each other's events, the plan region in a host virtual range) checked against a reference
+// model: alignment, no overlap, byte and count accounting, nothing written into the managed
+// memory, every bad free refused without a change, and everything freed coalescing back into
+// whole chunks that release() returns.
 //
-// The input is a header and a body; the body runs several times as "iterations" (everything is
-// freed at the end of each), so the learned-plan path and its divergences are exercised too.
+// The input is a header and a body; the body runs several times as "iterations", so the learned
+// plans, their switches and divergences are exercised too. Allocations marked persistent stay
+// live across iterations (weights, caches), so iterations are also cut without an empty pool.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -17,6 +19,7 @@
 
 #include <unimem/error.hpp>
 #include <unimem/pools/pool_resource.hpp>
+#include <unimem/resources/virtual_memory.hpp>
 #include <unimem/stream_events.hpp>
 
 namespace {
@@ -88,6 +91,8 @@ class manual_events final : public stream_event_source {
   bool ready(token t) override { return events_.at(t).done; }
   void synchronize(token t) override { events_.at(t).done = true; }
   void release(token) noexcept override {}
+  void wait(stream_view, token) override { ++waits; }  // the device orders the streams
+  int waits = 0;
   void complete(stream_view s) {
     for (auto& e : events_) e.done = e.done || e.stream == s;
   }
@@ -106,13 +111,14 @@ struct live_block {
   std::size_t bytes;
   std::size_t alignment;
   unsigned stream;
+  bool persistent;  // kept across iterations
 };
 
 struct model {
   std::map<std::uintptr_t, live_block> live;
   std::size_t bytes = 0;
 
-  void add(void* p, std::size_t n, std::size_t a, unsigned s) {
+  void add(void* p, std::size_t n, std::size_t a, unsigned s, bool persistent) {
     const auto at = reinterpret_cast<std::uintptr_t>(p);
     if (at % a != 0) fail("misaligned allocation");
     auto next = live.lower_bound(at);
@@ -120,16 +126,17 @@ struct model {
     if (next != live.begin() && std::prev(next)->first + std::prev(next)->second.bytes > at) {
       fail("overlaps an earlier live block");
     }
-    live[at] = {n, a, s};
+    live[at] = {n, a, s, persistent};
     bytes += n;
   }
 };
 
-void check_accounting(const pool_resource& pool, const model& m, const checked_upstream& up) {
+void check_accounting(const pool_resource& pool, const model& m, const checked_upstream& up, const virtual_range* range) {
   const pool_statistics s = pool.statistics();
   if (s.live_count != m.live.size()) fail("live count differs from the model");
   if (s.live_bytes != m.bytes) fail("live bytes differ from the model");
-  if (s.reserved_bytes != up.held()) fail("reserved bytes differ from what upstream handed out");
+  const std::size_t mapped = range != nullptr ? range->mapped() : 0;
+  if (s.reserved_bytes != up.held() + mapped) fail("reserved bytes differ from what upstream and the range hold");
   if (s.reserved_bytes < m.bytes) fail("less reserved than live");
 }
 
@@ -158,6 +165,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   auto events = std::make_shared<manual_events>();
   checked_upstream up(limit);
+  std::shared_ptr<virtual_range> range;
   {
     pool_options o;
     o.fit = (flags & 1) ? fit_strategy::ordered_best_fit : fit_strategy::tlsf;
@@ -167,6 +175,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (flags & 4) o.events = events;  // stream-ordered over three fake streams
     if (flags & 8) o.growth_step = std::size_t{64} << (growth % 12);
     if (flags & 16) o.maximum_size = limit / 2;
+    if (flags & 32) {
+      range = make_host_virtual_range(limit, std::size_t{64} << 10);
+      o.region_range = range;
+    }
+    const bool persistent_allowed = (flags & 64) != 0;
     o.on_leak = [](const leak_report&) {};
     pool_resource pool(up, o);
     const bool ordered = (flags & 4) != 0;
@@ -189,10 +202,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             try {
               p = pool.allocate(n, a, stream_no(s));
             } catch (const out_of_memory&) {
-              check_accounting(pool, m, up);
+              check_accounting(pool, m, up, range.get());
               break;
             }
-            m.add(p, n, a, s);
+            m.add(p, n, a, s, persistent_allowed && (op & 0x40) != 0);
             break;
           }
           case 3:
@@ -239,18 +252,26 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             break;
           }
         }
-        check_accounting(pool, m, up);
+        check_accounting(pool, m, up, range.get());
       }
-      // End of the iteration: free everything (in address order), so the pool empties.
-      for (const auto& [at, b] : m.live) pool.deallocate(reinterpret_cast<void*>(at), b.bytes, b.alignment, stream_no(b.stream));
-      m.live.clear();
-      m.bytes = 0;
-      check_accounting(pool, m, up);
+      // End of the iteration: free everything but what is persistent (in address order).
+      for (auto itb = m.live.begin(); itb != m.live.end();) {
+        const live_block b = itb->second;
+        if (b.persistent && it + 1 < iterations) {
+          ++itb;
+          continue;
+        }
+        pool.deallocate(reinterpret_cast<void*>(itb->first), b.bytes, b.alignment, stream_no(b.stream));
+        m.bytes -= b.bytes;
+        itb = m.live.erase(itb);
+      }
+      check_accounting(pool, m, up, range.get());
     }
     // Everything is free: once every stream's work is done, all of it coalesces into whole
     // chunks and goes back.
     for (unsigned s = 0; s < 3; ++s) events->complete(stream_no(s));
     pool.release();
+    if (range != nullptr && range->mapped() != 0) fail("release() left the region's range mapped");
     if (up.held() != 0) {
       const pool_statistics st = pool.statistics();
       std::fprintf(stderr, "held %zu reserved %zu chunks %zu plan %d\n", up.held(), st.reserved_bytes, st.chunk_count, st.plan_active);

@@ -51,6 +51,13 @@ class cuda_event_source final : public stream_event_source {
 
   void synchronize(token t) override { detail::check(cudaEventSynchronize(event(t)), "cudaEventSynchronize"); }
 
+  void wait(stream_view s, token t) override {
+    const cudaError_t err = cudaStreamWaitEvent(s.value(), event(t), 0);
+    if (err != cudaSuccess) {
+      detail::throw_cuda_error(err, fmt::format("cudaStreamWaitEvent(stream {})", fmt::ptr(s.value())));
+    }
+  }
+
   void release(token t) noexcept override {
     std::lock_guard<std::mutex> lock(mutex_);
     free_.push_back(t);

@@ -164,8 +164,9 @@ TEST(pool_plan, an_iteration_with_millions_of_overlapping_pairs_is_learned) {
       pool.deallocate(p[j], 256 * (1 + j % 13));
     }
   };
-  iteration();
-  iteration();  // recorded and planned when the pool empties
+  iteration();  // recorded and laid out
+  iteration();  // recognised
+  iteration();  // served from the region the recurring plan sized
   const std::size_t calls = up.allocations() + up.deallocations();
   iteration();
   EXPECT_TRUE(pool.statistics().plan_active);

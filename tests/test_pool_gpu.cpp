@@ -15,6 +15,8 @@
 #include <unimem/resources/pinned_resource.hpp>
 #include <unimem/pools/pool_resource.hpp>
 #include <unimem/stream.hpp>
+#include <unimem/device_profile.hpp>
+#include <unimem/resources/virtual_memory.hpp>
 
 #include "support/device_kernels.hpp"
 #include "support/gpu_test.hpp"
@@ -61,26 +63,27 @@ TEST_F(pool_gpu, device_pool_reuses_a_block_at_once_on_the_stream_that_freed_it)
   a.synchronize();
 }
 
-TEST_F(pool_gpu, device_pool_hands_a_block_to_another_stream_only_after_the_first_finished) {
+TEST_F(pool_gpu, device_pool_hands_a_block_to_another_stream_by_a_device_side_wait) {
   device_resource device;
   pool_options o;
   o.learn_iterations = false;
   o.initial_size = 2 * MiB;  // exactly keep + p
-  o.maximum_size = 3 * MiB;  // room for one more megabyte, then nothing
   pool_resource pool(device, o);
   cuda_stream a, b;
   void* keep = pool.allocate(MiB, 256, a);
   void* p = pool.allocate(MiB, 256, a);
-  stream_gate gate(a);              // A's work before the free is still running ...
-  pool.deallocate(p, MiB, 256, a);  // ... when p is freed on A (an event is recorded on A now)
-  void* q = pool.allocate(MiB, 256, b);
-  EXPECT_NE(q, p) << "B must not get memory A may still be using; the pool grows instead";
+  stream_gate gate(a);                   // A is held up ...
+  device_fill_async(p, MiB, 0x11, a);    // ... before a kernel that writes p
+  pool.deallocate(p, MiB, 256, a);       // p is freed on A while that kernel has not run
+  void* q = pool.allocate(MiB, 256, b);  // B gets p at once: it waits for A on the device
+  EXPECT_EQ(q, p) << "reuse across streams before growth";
+  EXPECT_EQ(pool.statistics().upstream_allocations, 1u);
+  EXPECT_EQ(pool.statistics().stream_waits, 1u);
+  device_fill_async(q, MiB, 0x22, b);    // queued behind A's kernel by cudaStreamWaitEvent
   gate.release();
   a.synchronize();
-  // B has no other free memory and the pool is at its maximum: p, once A's event completed.
-  void* r = pool.allocate(MiB, 256, b);
-  EXPECT_EQ(r, p);
-  pool.deallocate(r, MiB, 256, b);
+  b.synchronize();
+  EXPECT_EQ(device_count_mismatches(q, MiB, 0x22), 0u) << "B's kernel ran after A's, not before";
   pool.deallocate(q, MiB, 256, b);
   pool.deallocate(keep, MiB, 256, a);
 }
@@ -88,7 +91,7 @@ TEST_F(pool_gpu, device_pool_hands_a_block_to_another_stream_only_after_the_firs
 TEST_F(pool_gpu, blocks_written_by_kernels_do_not_overlap) {
   device_resource device;
   pool_resource pool(device);
-  for (int it = 0; it < 3; ++it) {
+  for (int it = 0; it < 6; ++it) {
     std::vector<std::tuple<void*, std::size_t, std::uint8_t>> live;
     for (int i = 0; i < 16; ++i) {
       const std::size_t n = (1 + (i * 5) % 7) * 512 * 1024 + 256 * i;
@@ -109,6 +112,72 @@ TEST_F(pool_gpu, blocks_written_by_kernels_do_not_overlap) {
     }
   }
   EXPECT_TRUE(pool.statistics().plan_active);
+}
+
+TEST_F(pool_gpu, the_probe_reports_what_the_driver_grants) {
+  const device_profile p = device_profile::current();
+  const virtual_memory_support s = probe_virtual_memory(p.device, p.total_memory_bytes);
+  const virtual_memory_decision d = decide_virtual_memory(p);
+  if (d.use) {
+    EXPECT_TRUE(s.supported) << s.detail;
+    EXPECT_GT(s.granularity, 0u);
+    EXPECT_GT(s.reserved_bytes, 0u) << s.detail;
+    EXPECT_TRUE(s.mapped) << s.detail;
+  }
+  if (!s.supported) {
+    EXPECT_FALSE(s.detail.empty());
+  }
+}
+
+TEST_F(pool_gpu, a_device_range_maps_memory_kernels_can_write) {
+  const device_profile p = device_profile::current();
+  if (!probe_virtual_memory(p.device, std::size_t{1} << 30).mapped) GTEST_SKIP() << "no virtual memory management";
+  auto range = make_device_virtual_range(p.device, std::size_t{4} << 30);
+  const std::size_t g = range->granularity();
+  range->resize(2 * g);
+  device_fill(reinterpret_cast<void*>(range->base()), 2 * g, 0x5A);
+  range->resize(5 * g);  // grown in place: the first pages keep their contents
+  device_fill(reinterpret_cast<void*>(range->base() + 2 * g), 3 * g, 0x6B);
+  EXPECT_EQ(device_count_mismatches(reinterpret_cast<void*>(range->base()), 2 * g, 0x5A), 0u);
+  EXPECT_EQ(device_count_mismatches(reinterpret_cast<void*>(range->base() + 2 * g), 3 * g, 0x6B), 0u);
+  range->resize(2 * g);
+  EXPECT_EQ(range->mapped(), 2 * g) << "the top piece went back";
+  EXPECT_EQ(device_count_mismatches(reinterpret_cast<void*>(range->base()), 2 * g, 0x5A), 0u);
+}
+
+TEST_F(pool_gpu, a_pool_over_device_memory_grows_its_region_in_place) {
+  const device_profile p = device_profile::current();
+  if (!decide_virtual_memory(p).use) GTEST_SKIP() << decide_virtual_memory(p).reason;
+  device_resource device;
+  pool_resource pool(device);  // default settings: the pool reserves a range itself
+  const auto run = [&](std::size_t unit, std::uint8_t v) {
+    // Iterations of 48 MiB-scale activations: the region is large enough for the range.
+    std::vector<std::pair<void*, std::size_t>> live;
+    for (int i = 0; i < 12; ++i) {
+      const std::size_t n = (1 + i % 4) * unit;
+      void* q = pool.allocate(n);
+      device_fill(q, n, v);
+      live.emplace_back(q, n);
+      if (live.size() > 3) {
+        EXPECT_EQ(device_count_mismatches(live.front().first, live.front().second, v), 0u);
+        pool.deallocate(live.front().first, live.front().second);
+        live.erase(live.begin());
+      }
+    }
+    for (auto [q, n] : live) pool.deallocate(q, n);
+  };
+  for (int it = 0; it < 6; ++it) run(8 * MiB, static_cast<std::uint8_t>(it + 1));
+  const pool_statistics small = pool.statistics();
+  EXPECT_TRUE(small.plan_active);
+  for (int it = 0; it < 6; ++it) run(16 * MiB, static_cast<std::uint8_t>(it + 7));
+  const pool_statistics big = pool.statistics();
+  EXPECT_TRUE(big.plan_active);
+  EXPECT_GT(big.reserved_bytes, small.reserved_bytes);
+  EXPECT_LE(big.chunk_count, small.chunk_count + 1) << "the region grew in place instead of adding chunks";
+  const std::size_t calls = big.upstream_allocations + big.upstream_deallocations;
+  run(16 * MiB, 0x7F);
+  const pool_statistics again = pool.statistics();
+  EXPECT_EQ(again.upstream_allocations + again.upstream_deallocations, calls) << "steady: no upstream call";
 }
 
 TEST_F(pool_gpu, pinned_pool_is_host_and_device_accessible) {

@@ -1,11 +1,9 @@
-// pool_resource: coalescing, fit, growth and release, bad input, leaks, stream ordering (with a
-// manual event source, so without a GPU) and iteration learning.
+// pool_resource: coalescing, fit, growth and release, bad input, leaks and stream ordering (with a
+// manual event source, so without a GPU). Iteration learning: test_pool_learning.cpp.
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
-#include <fstream>
 #include <random>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -16,7 +14,6 @@
 #include <unimem/resources/host_resource.hpp>
 #include <unimem/pools/pool_resource.hpp>
 #include <unimem/tag.hpp>
-#include <unimem/trace.hpp>
 
 #include "support/manual_event_source.hpp"
 #include "support/test_upstreams.hpp"
@@ -239,30 +236,6 @@ TEST(pool_resource, bad_deallocations_throw_and_change_nothing) {
   EXPECT_EQ(pool.statistics().live_count, 0u);
 }
 
-TEST(pool_resource, bad_deallocations_during_a_learned_iteration_keep_the_plan) {
-  canary_upstream up;
-  pool_options o;
-  o.checked = true;
-  pool_resource pool(up, o);
-  for (int it = 0; it < 2; ++it) {
-    void* a = pool.allocate(100 * KiB);
-    void* b = pool.allocate(200 * KiB);
-    if (it == 1) {
-      ASSERT_TRUE(pool.statistics().plan_active);
-      int not_ours = 0;
-      EXPECT_THROW(pool.deallocate(&not_ours, 4), std::invalid_argument);
-      EXPECT_THROW(pool.deallocate(a, 5), std::invalid_argument);
-      EXPECT_TRUE(pool.statistics().plan_active) << "a caller's mistake is not a new iteration shape";
-    }
-    pool.deallocate(a, 100 * KiB);
-    pool.deallocate(b, 200 * KiB);
-    if (it == 1) {
-      EXPECT_THROW(pool.deallocate(b, 200 * KiB), std::invalid_argument);
-    }
-  }
-  EXPECT_EQ(pool.statistics().plan_divergences, 0u);
-}
-
 TEST(pool_resource, reports_live_allocations_by_tag_at_destruction) {
   canary_upstream up;
   leak_report seen;
@@ -341,37 +314,65 @@ TEST_F(stream_fixture, a_block_freed_on_a_stream_is_reused_at_once_on_that_strea
   EXPECT_EQ(events->synchronizes(), 0);
 }
 
-TEST_F(stream_fixture, another_stream_gets_it_only_after_the_free_time_event_completed) {
+TEST_F(stream_fixture, another_stream_reuses_it_by_waiting_on_the_device_instead_of_growing) {
   pool_resource pool(up, options(2 * MiB));
   void* keep = pool.allocate(MiB, 256, a);
   void* p = pool.allocate(MiB, 256, a);
   pool.deallocate(p, MiB, 256, a);
   EXPECT_EQ(events->records(), 1) << "an event is recorded on A when the block is freed";
 
-  void* q = pool.allocate(MiB, 256, b);  // A's work may still use p
-  EXPECT_NE(q, p);
-  EXPECT_EQ(up.allocations(), 2u) << "B had to grow instead";
+  void* q = pool.allocate(MiB, 256, b);  // A's work may still use p: B waits for it on the device
+  EXPECT_EQ(q, p);
+  EXPECT_EQ(up.allocations(), 1u) << "no growth";
+  ASSERT_EQ(events->waits(), 1);
+  EXPECT_EQ(events->waited()[0].first, b);
+  EXPECT_EQ(events->waited()[0].second, a) << "B waits for an event recorded on A";
+  EXPECT_EQ(events->synchronizes(), 0) << "the host never blocks";
+  EXPECT_EQ(pool.statistics().stream_waits, 1u);
   pool.deallocate(q, MiB, 256, b);
-
-  events->complete(a);
-  void* r = pool.allocate(2 * MiB, 256, b);  // too large for q's chunk; p's space is usable now
-  void* s = pool.allocate(MiB, 256, b);
-  EXPECT_TRUE(r == p || s == p) << "once A's event completed, B reuses p";
-  EXPECT_EQ(events->synchronizes(), 0) << "never waits while growth is possible";
-  pool.deallocate(r, 2 * MiB, 256, b);
-  pool.deallocate(s, MiB, 256, b);
   pool.deallocate(keep, MiB, 256, a);
 }
 
-TEST_F(stream_fixture, under_memory_pressure_the_pool_waits_for_one_stream_not_the_device) {
+TEST_F(stream_fixture, memory_another_stream_finished_with_is_taken_without_a_wait) {
+  pool_resource pool(up, options(2 * MiB));
+  void* keep = pool.allocate(MiB, 256, a);
+  void* p = pool.allocate(MiB, 256, a);
+  pool.deallocate(p, MiB, 256, a);
+  events->complete(a);
+  void* q = pool.allocate(MiB, 256, b);
+  EXPECT_EQ(q, p);
+  EXPECT_EQ(events->waits(), 0) << "A's event completed: p is everybody's";
+  pool.deallocate(q, MiB, 256, b);
+  pool.deallocate(keep, MiB, 256, a);
+}
+
+TEST_F(stream_fixture, one_wait_covers_every_free_before_it) {
+  pool_resource pool(up, options(4 * MiB));
+  void* x[4];
+  for (void*& p : x) p = pool.allocate(MiB, 256, a);
+  pool.deallocate(x[0], MiB, 256, a);
+  pool.deallocate(x[2], MiB, 256, a);
+  void* y0 = pool.allocate(MiB, 256, b);  // the event covering both frees is recorded now
+  void* y1 = pool.allocate(MiB, 256, b);
+  EXPECT_TRUE((y0 == x[0] && y1 == x[2]) || (y0 == x[2] && y1 == x[0]));
+  EXPECT_EQ(events->waits(), 1) << "batched: the second block was covered by the first wait";
+  EXPECT_EQ(up.allocations(), 1u);
+  pool.deallocate(y0, MiB, 256, b);
+  pool.deallocate(y1, MiB, 256, b);
+  pool.deallocate(x[1], MiB, 256, a);
+  pool.deallocate(x[3], MiB, 256, a);
+}
+
+TEST_F(stream_fixture, under_memory_pressure_another_stream_still_gets_the_memory_without_a_host_wait) {
   canary_upstream tight(2 * MiB);
   pool_options o = options(2 * MiB);
   pool_resource pool(tight, o);
   void* p = pool.allocate(2 * MiB, 256, a);
   pool.deallocate(p, 2 * MiB, 256, a);
-  void* q = pool.allocate(2 * MiB, 256, b);  // upstream is full: wait for A's event, then reuse
+  void* q = pool.allocate(2 * MiB, 256, b);  // upstream is full: B waits for A on the device
   EXPECT_EQ(q, p);
-  EXPECT_EQ(events->synchronizes(), 1);
+  EXPECT_EQ(events->waits(), 1);
+  EXPECT_EQ(events->synchronizes(), 0);
   pool.deallocate(q, 2 * MiB, 256, b);
 }
 
@@ -408,279 +409,6 @@ TEST_F(stream_fixture, events_are_released_with_the_pool) {
     pool.deallocate(q, MiB, 256, b);
   }
   EXPECT_EQ(events->outstanding(), 0);
-}
-
-// ------------------------------------------------------------------ iteration learning
-
-/// One inference-like iteration: a chain of activations with a few that live longer.
-std::vector<trace_op> synthetic_iteration(std::uint32_t seed, std::size_t layers) {
-  std::mt19937 rng(seed);
-  std::vector<trace_op> ops;
-  std::uint64_t id = 0;
-  std::vector<std::pair<std::uint64_t, std::size_t>> live;
-  for (std::size_t l = 0; l < layers; ++l) {
-    const std::size_t bytes = (1 + rng() % 64) * 16 * KiB + rng() % 1000;
-    ops.push_back({true, id, bytes, 0});
-    live.emplace_back(id++, bytes);
-    while (live.size() > 1 + rng() % 4) {
-      const std::size_t k = rng() % (live.size() - 1);
-      ops.push_back({false, live[k].first, live[k].second, 0});
-      live.erase(live.begin() + static_cast<std::ptrdiff_t>(k));
-    }
-  }
-  for (auto [i, n] : live) ops.push_back({false, i, n, 0});
-  return ops;
-}
-
-/// Replays `ops` and checks that no two live allocations overlap.
-void replay(pool_resource& pool, const std::vector<trace_op>& ops, overlap_checker& check) {
-  std::map<std::uint64_t, void*> ptr;
-  for (const trace_op& op : ops) {
-    if (op.is_alloc) {
-      void* p = pool.allocate(op.bytes);
-      const std::string hit = check.add(p, op.bytes);
-      ASSERT_TRUE(hit.empty()) << "allocation " << op.id << " " << hit;
-      ptr[op.id] = p;
-    } else {
-      check.remove(ptr[op.id]);
-      pool.deallocate(ptr[op.id], op.bytes);
-    }
-  }
-}
-
-std::size_t peak_live(const std::vector<trace_op>& ops) {
-  alloc_trace t;
-  t.ops = ops;
-  return t.peak_live_bytes();
-}
-
-TEST(pool_learning, a_repeated_iteration_is_planned_and_served_without_upstream_calls) {
-  canary_upstream up;
-  pool_options o;
-  o.checked = true;
-  pool_resource pool(up, o);
-  const auto iteration = synthetic_iteration(1, 200);
-  overlap_checker check;
-  replay(pool, iteration, check);
-  EXPECT_TRUE(pool.statistics().plan_active);
-  EXPECT_EQ(pool.statistics().plans_built, 1u);
-  const std::size_t calls = up.allocations() + up.deallocations();
-  for (int i = 0; i < 3; ++i) replay(pool, iteration, check);
-  EXPECT_EQ(up.allocations() + up.deallocations(), calls) << "planned iterations need no upstream call";
-  EXPECT_TRUE(pool.statistics().plan_active);
-  EXPECT_EQ(pool.statistics().plan_divergences, 0u);
-  EXPECT_LE(static_cast<double>(up.peak_held()), 1.15 * static_cast<double>(peak_live(iteration)));
-}
-
-TEST(pool_learning, a_different_iteration_falls_back_at_once_and_is_planned_in_turn) {
-  canary_upstream up;
-  pool_options o;
-  o.checked = true;
-  pool_resource pool(up, o);
-  const auto first = synthetic_iteration(1, 120);
-  auto second = first;
-  // Same start, then a different size half-way: the plan holds until there.
-  for (std::size_t i = second.size() / 2; i < second.size(); ++i) second[i].bytes += 4096;
-  for (auto& op : second) {
-    if (!op.is_alloc) {
-      for (auto& a : second) {
-        if (a.is_alloc && a.id == op.id) op.bytes = a.bytes;
-      }
-    }
-  }
-  overlap_checker check;
-  replay(pool, first, check);
-  replay(pool, second, check);
-  EXPECT_EQ(pool.statistics().plan_divergences, 1u);
-  EXPECT_TRUE(pool.statistics().plan_active) << "the second shape was recorded and planned";
-  replay(pool, second, check);
-  replay(pool, second, check);
-  EXPECT_EQ(pool.statistics().plan_divergences, 1u);
-  EXPECT_EQ(pool.statistics().live_count, 0u);
-}
-
-TEST(pool_learning, frees_in_another_order_keep_the_plan_and_stay_safe) {
-  canary_upstream up;
-  pool_options o;
-  o.checked = true;
-  pool_resource pool(up, o);
-  for (int it = 0; it < 3; ++it) {
-    overlap_checker check;
-    void* anchor = pool.allocate(256);  // keeps the iteration open across the frees
-    void* a = pool.allocate(MiB);
-    void* b = pool.allocate(2 * MiB);
-    ASSERT_TRUE(check.add(anchor, 256).empty());
-    ASSERT_TRUE(check.add(a, MiB).empty());
-    ASSERT_TRUE(check.add(b, 2 * MiB).empty());
-    if (it != 1) {
-      pool.deallocate(a, MiB);
-      pool.deallocate(b, 2 * MiB);
-    } else {
-      pool.deallocate(b, 2 * MiB);  // the plan expected a first
-      pool.deallocate(a, MiB);
-    }
-    check.remove(a);
-    check.remove(b);
-    void* c = pool.allocate(3 * MiB);  // planned over a and b: both are free either way
-    EXPECT_TRUE(check.add(c, 3 * MiB).empty()) << "iteration " << it;
-    pool.deallocate(c, 3 * MiB);
-    pool.deallocate(anchor, 256);
-  }
-  EXPECT_TRUE(pool.statistics().plan_active);
-  EXPECT_EQ(pool.statistics().plan_divergences, 0u);
-}
-
-TEST(pool_learning, alternating_shapes_each_get_a_plan) {
-  canary_upstream up;
-  pool_options o;
-  o.checked = true;
-  pool_resource pool(up, o);
-  const auto detector = synthetic_iteration(7, 60);
-  auto classifier = synthetic_iteration(8, 40);
-  classifier[0].bytes += 256;  // make sure the first calls differ
-  for (auto& op : classifier) {
-    if (!op.is_alloc && op.id == classifier[0].id) op.bytes = classifier[0].bytes;
-  }
-  overlap_checker check;
-  for (int round = 0; round < 4; ++round) {
-    replay(pool, detector, check);
-    replay(pool, classifier, check);
-  }
-  const pool_statistics s = pool.statistics();
-  EXPECT_EQ(s.plans_built, 2u);
-  EXPECT_EQ(s.plan_divergences, 1u) << "only the first classifier iteration was new";
-  EXPECT_TRUE(s.plan_active);
-  const std::size_t calls = up.allocations() + up.deallocations();
-  replay(pool, detector, check);
-  replay(pool, classifier, check);
-  EXPECT_EQ(up.allocations() + up.deallocations(), calls);
-  EXPECT_LE(static_cast<double>(up.peak_held()),
-            1.15 * static_cast<double>(std::max(peak_live(detector), peak_live(classifier))));
-}
-
-TEST(pool_learning, a_new_shape_is_learned_frugally_from_scratch) {
-  canary_upstream up;
-  pool_options o;
-  o.checked = true;
-  pool_resource pool(up, o);
-  const auto small = synthetic_iteration(9, 80);
-  auto big = small;
-  for (auto& op : big) op.bytes = op.bytes * 3 / 2;  // a larger input from now on
-  overlap_checker check;
-  replay(pool, small, check);
-  replay(pool, small, check);
-  replay(pool, big, check);
-  replay(pool, big, check);
-  EXPECT_TRUE(pool.statistics().plan_active);
-  EXPECT_LE(static_cast<double>(up.peak_held()), 1.15 * static_cast<double>(peak_live(big)));
-}
-
-TEST(pool_learning, an_allocation_out_of_order_is_placed_only_when_safe) {
-  canary_upstream up;
-  pool_options o;
-  o.checked = true;
-  pool_resource pool(up, o);
-  overlap_checker check;
-  for (int it = 0; it < 3; ++it) {
-    void* a = pool.allocate(MiB);
-    void* b = pool.allocate(MiB);
-    ASSERT_TRUE(check.add(a, MiB).empty());
-    ASSERT_TRUE(check.add(b, MiB).empty());
-    if (it < 2) {
-      pool.deallocate(a, MiB);
-      check.remove(a);
-    }
-    // Planned into a's place; in the third iteration a is still live.
-    void* c = pool.allocate(MiB);
-    EXPECT_TRUE(check.add(c, MiB).empty()) << "iteration " << it;
-    if (it == 2) {
-      pool.deallocate(a, MiB);
-      check.remove(a);
-    }
-    pool.deallocate(b, MiB);
-    check.remove(b);
-    pool.deallocate(c, MiB);
-    check.remove(c);
-  }
-  EXPECT_EQ(pool.statistics().plan_divergences, 1u);
-  EXPECT_EQ(pool.statistics().live_count, 0u);
-}
-
-TEST(pool_learning, an_iteration_over_several_streams_is_not_planned) {
-  auto events = std::make_shared<manual_event_source>();
-  canary_upstream up;
-  pool_options o;
-  o.events = events;
-  o.checked = true;
-  pool_resource pool(up, o);
-  for (int it = 0; it < 3; ++it) {
-    void* x = pool.allocate(MiB, 256, fake_stream(1));
-    void* y = pool.allocate(MiB, 256, fake_stream(2));
-    pool.deallocate(x, MiB, 256, fake_stream(1));
-    pool.deallocate(y, MiB, 256, fake_stream(2));
-  }
-  EXPECT_EQ(pool.statistics().plans_built, 0u);
-}
-
-TEST(pool_learning, an_iteration_that_keeps_changing_is_not_replanned_every_time) {
-  canary_upstream up;
-  pool_options o;
-  o.checked = true;
-  pool_resource pool(up, o);
-  overlap_checker check;
-  for (std::uint32_t it = 0; it < 12; ++it) replay(pool, synthetic_iteration(100 + it, 60), check);
-  const pool_statistics s = pool.statistics();
-  EXPECT_LT(s.plans_built, 8u) << "backs off after repeated divergences";
-  EXPECT_EQ(s.live_count, 0u);
-}
-
-TEST(pool_learning, learning_can_be_turned_off) {
-  canary_upstream up;
-  pool_resource pool(up, plain());
-  overlap_checker check;
-  const auto iteration = synthetic_iteration(3, 50);
-  replay(pool, iteration, check);
-  replay(pool, iteration, check);
-  EXPECT_EQ(pool.statistics().plans_built, 0u);
-}
-
-TEST(pool_learning, release_between_iterations_drops_the_plan_and_relearns) {
-  canary_upstream up;
-  pool_options o;
-  o.checked = true;
-  pool_resource pool(up, o);
-  overlap_checker check;
-  const auto iteration = synthetic_iteration(5, 80);
-  replay(pool, iteration, check);
-  ASSERT_TRUE(pool.statistics().plan_active);
-  EXPECT_GT(pool.release(), 0u);
-  EXPECT_EQ(up.held(), 0u);
-  EXPECT_FALSE(pool.statistics().plan_active);
-  replay(pool, iteration, check);
-  replay(pool, iteration, check);
-  EXPECT_TRUE(pool.statistics().plan_active);
-}
-
-TEST(pool_learning, a_recorded_inference_trace_stays_within_1_15_of_its_live_peak) {
-  std::ifstream in(std::string(UNIMEM_TEST_DATA_DIR) + "/squeezenet1_1_b1_float32.csv");
-  std::stringstream text;
-  text << in.rdbuf();
-  const alloc_trace trace = parse_trace(text.str(), "squeezenet1_1_b1_float32");
-  for (bool learn : {true, false}) {
-    canary_upstream up;
-    pool_options o;
-    o.learn_iterations = learn;
-    o.checked = true;
-    pool_resource pool(up, o);
-    overlap_checker check;
-    replay(pool, trace.ops, check);
-    replay(pool, trace.ops, check);
-    const double ratio = static_cast<double>(up.peak_held()) / static_cast<double>(trace.peak_live_bytes());
-    if (learn) {
-      EXPECT_LE(ratio, 1.15) << "reserved / live at peak";
-    }
-    EXPECT_GE(ratio, 1.0);
-  }
 }
 
 // ------------------------------------------------------------------ randomized and concurrent

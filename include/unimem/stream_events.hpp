@@ -32,10 +32,19 @@ class stream_event_source {
   virtual void synchronize(token t) = 0;
   /// @brief The marker is no longer needed.
   virtual void release(token t) noexcept = 0;
+  /// @brief Makes work queued on `s` from now on wait until the work before the marker has
+  /// finished, without blocking the caller (cudaStreamWaitEvent). Pools call this to hand memory
+  /// freed on one stream to another at once instead of growing. The default blocks the caller
+  /// (synchronize), which is correct for any source but slower.
+  /// @throws cuda_error
+  virtual void wait(stream_view s, token t) {
+    static_cast<void>(s);
+    synchronize(t);
+  }
 };
 
 /// @brief A source backed by CUDA events (cudaEventRecord / cudaEventQuery /
-/// cudaEventSynchronize), created without timing and reused.
+/// cudaEventSynchronize / cudaStreamWaitEvent), created without timing and reused.
 std::shared_ptr<stream_event_source> make_cuda_event_source();
 
 }  // namespace unimem

@@ -2,11 +2,15 @@
 #include <unimem/planning/minimalloc_io.hpp>
 
 #include <charconv>
-#include <fstream>
 #include <stdexcept>
 #include <string_view>
 
 #include <fmt/format.h>
+
+#include <unimem/error.hpp>
+
+#include "detail/text_lines.hpp"
+#include "planning/minimalloc_reader.hpp"
 
 namespace unimem {
 namespace {
@@ -40,38 +44,45 @@ bool is_minimalloc_header(const std::string& header_line) {
          find_column(h, "size") >= 0;
 }
 
-std::vector<tensor_lifetime> parse_minimalloc_csv(std::istream& in, const std::string& source) {
-  std::string line;
-  std::size_t line_no = 1;
-  if (!std::getline(in, line) || !is_minimalloc_header(line)) {
-    throw std::runtime_error(fmt::format("{}:1: header '{}' lacks id, lower, upper or size; expected 'id,lower,upper,size'",
-                                         source, line));
+namespace detail {
+
+// Reads through the one bounded line reader (detail/text_lines.hpp) that every planning input
+// uses, so a binary file or /dev/zero is refused at its first line.
+std::vector<tensor_lifetime> read_minimalloc(text_lines& in) {
+  std::string_view line;
+  while (in.next(line) && line.find_first_not_of(" \r\t") == std::string_view::npos) {
   }
-  const auto header = fields_of(line);
+  const std::string first(line);
+  if (!is_minimalloc_header(first)) {
+    throw std::runtime_error(fmt::format("{}:{}: header '{}' lacks id, lower, upper or size; expected 'id,lower,upper,size'",
+                                         in.name(), in.line_number(), printable(first, 80)));
+  }
+  const auto header = fields_of(first);
   const int c_lower = find_column(header, "lower"), c_upper = find_column(header, "upper");
   const int c_size = find_column(header, "size"), c_align = find_column(header, "alignment");
   std::vector<tensor_lifetime> out;
-  while (std::getline(in, line)) {
-    ++line_no;
-    if (line.find_first_not_of(" \r\t") == std::string::npos) continue;
+  while (in.next(line)) {
+    if (line.find_first_not_of(" \r\t") == std::string_view::npos) continue;
+    const std::size_t line_no = in.line_number();
     const auto f = fields_of(line);
     if (f.size() < header.size()) {
-      throw std::runtime_error(fmt::format("{}:{}: '{}' has {} fields, the header has {}", source, line_no, line, f.size(),
-                                           header.size()));
+      throw std::runtime_error(fmt::format("{}:{}: '{}' has {} fields, the header has {}", in.name(), line_no,
+                                           printable(line, 80), f.size(), header.size()));
     }
     auto number = [&](int column, const char* what) {
       std::size_t v = 0;
       const std::string_view s = f[static_cast<std::size_t>(column)];
       const auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
       if (s.empty() || ec != std::errc() || ptr != s.data() + s.size()) {
-        throw std::runtime_error(fmt::format("{}:{}: {} '{}' is not a non-negative integer", source, line_no, what, s));
+        throw std::runtime_error(fmt::format("{}:{}: {} '{}' is not a non-negative integer", in.name(), line_no, what,
+                                             printable(s, 40)));
       }
       return v;
     };
     tensor_lifetime t;
     const std::size_t lower = number(c_lower, "lower"), upper = number(c_upper, "upper");
     if (upper <= lower) {
-      throw std::runtime_error(fmt::format("{}:{}: upper {} <= lower {}; a buffer lives over [lower, upper)", source,
+      throw std::runtime_error(fmt::format("{}:{}: upper {} <= lower {}; a buffer lives over [lower, upper)", in.name(),
                                            line_no, upper, lower));
     }
     t.first_op = lower;
@@ -80,7 +91,7 @@ std::vector<tensor_lifetime> parse_minimalloc_csv(std::istream& in, const std::s
     if (c_align >= 0) {
       t.alignment = number(c_align, "alignment");
       if (t.alignment == 0 || (t.alignment & (t.alignment - 1)) != 0) {
-        throw std::runtime_error(fmt::format("{}:{}: alignment {} is not a power of two", source, line_no, t.alignment));
+        throw std::runtime_error(fmt::format("{}:{}: alignment {} is not a power of two", in.name(), line_no, t.alignment));
       }
     }
     out.push_back(t);
@@ -88,10 +99,24 @@ std::vector<tensor_lifetime> parse_minimalloc_csv(std::istream& in, const std::s
   return out;
 }
 
+}  // namespace detail
+
+std::vector<tensor_lifetime> parse_minimalloc_csv(std::istream& in, const std::string& source) {
+  detail::text_lines lines(in, source);
+  return detail::read_minimalloc(lines);
+}
+
 std::vector<tensor_lifetime> load_minimalloc_csv(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error(fmt::format("unimem::load_minimalloc_csv: cannot open '{}'", path));
-  return parse_minimalloc_csv(in, path);
+  detail::text_lines lines(path);
+  return detail::read_minimalloc(lines);
+}
+
+bool is_minimalloc_file(const std::string& path) {
+  detail::text_lines in(path);
+  std::string_view line;
+  while (in.next(line) && line.find_first_not_of(" \r\t") == std::string_view::npos) {
+  }
+  return is_minimalloc_header(std::string(line));
 }
 
 std::size_t minimalloc_capacity(const std::string& path) {

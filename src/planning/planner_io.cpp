@@ -12,10 +12,12 @@
 #include <fmt/format.h>
 
 #include <unimem/error.hpp>
+#include <unimem/planning/minimalloc_io.hpp>
 #include <unimem/trace.hpp>
 
 #include "detail/text_lines.hpp"
 #include "detail/trace_reader.hpp"
+#include "planning/minimalloc_reader.hpp"
 
 namespace unimem {
 namespace {
@@ -144,9 +146,10 @@ std::vector<tensor_lifetime> load_tensor_lifetimes(const std::string& path) {
   in.unread();
   if (column(header, "first_op") >= 0) return read_lifetimes(in);
   if (!header.empty() && header[0] == "op") return tensor_lifetimes(detail::read_trace(in, path));
+  if (is_minimalloc_header(std::string(line))) return detail::read_minimalloc(in);
   throw std::runtime_error(fmt::format(
       "unimem::load_tensor_lifetimes: {} starts with '{}', neither a lifetimes CSV "
-      "(tensor,first_op,last_op,bytes) nor an allocation trace ({})",
+      "(tensor,first_op,last_op,bytes), an allocation trace ({}) nor a MiniMalloc CSV (id,lower,upper,size)",
       in.name(), printable(line, 80), detail::trace_header));
 }
 

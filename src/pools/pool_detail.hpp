@@ -30,7 +30,7 @@ struct pool_block {
   pool_chunk* chunk = nullptr;
   std::uint64_t stamp = 0;           // free: the owning stream's stamp at free time
   std::size_t requested = 0;         // used: bytes asked for
-  std::uint32_t rec_index = 0;       // used: its allocation's index in the recorded iteration
+  std::uint64_t seq = 0;             // used: the pool's count of allocations when it was made
   std::uint32_t slot = 0;            // free: stream slot owning it (0: any stream)
   std::uint16_t tag = 0;             // used: tag_id at allocation
   std::uint8_t align_log2 = 0;       // used: log2 of the alignment asked for
@@ -44,6 +44,8 @@ struct pool_chunk {
   std::size_t alignment = pool_granule;
   std::size_t used = 0;              // used blocks inside
   pool_block* first = nullptr;
+  bool is_region = false;            // the plan region (see iteration_learner)
+  bool in_range = false;             // memory of the pool's virtual range, not of upstream
 };
 
 /// Hands out block descriptors from slabs so the hot path never calls the system allocator.

@@ -6,6 +6,11 @@
 // time: the first free after the last completion records it (an event "recorded at free time"),
 // later frees are covered by the next one, recorded when another stream asks. A single-stream
 // program therefore records one event in the pool's lifetime.
+//
+// Memory of stream t may also go to stream s before t's event completes: s waits on an event of
+// t that covers the free (stream_event_source::wait, cudaStreamWaitEvent), so s's later work runs
+// after t's. The event is recorded then if the one in flight does not cover the free yet, so the
+// wait covers every free of t so far; later frees of t up to that point need no further wait.
 #pragma once
 
 #include <cstdint>
@@ -69,6 +74,32 @@ class stream_slots {
     return s.completed;
   }
 
+  /// Orders work queued on slot `s` from now on after the work that preceded stamp `stamp` of
+  /// slot `t`, without blocking (an event of t waited for by s). Waits only when s has not
+  /// already waited for an event that covers the stamp, and then on one that covers every free
+  /// of t so far (recorded now if the one in flight does not).
+  void order_after(std::uint32_t s, std::uint32_t t, std::uint64_t stamp) {
+    if (t == settled || s == t) return;
+    slot& ts = slots_[t];
+    if (ts.completed >= stamp) return;
+    std::vector<std::uint64_t>& waited = slots_[s].waited;
+    if (waited.size() <= t) waited.resize(t + 1, 0);
+    if (waited[t] >= stamp) return;
+    if (ts.in_flight && ts.covered < ts.frees) {
+      // Replace the stale event with one covering every free so far: one wait then covers all
+      // the memory t has freed, not only the block asked for.
+      events_->release(ts.token);
+      ts.in_flight = false;
+    }
+    if (!ts.in_flight) record(ts);
+    events_->wait(slots_[s].stream, ts.token);
+    waited[t] = ts.covered;
+    ++waits_;
+  }
+
+  /// Waits enqueued by order_after (statistics).
+  std::uint64_t waits() const noexcept { return waits_; }
+
   /// Like poll() but blocks until every free so far on slot `i` is complete. Only used before
   /// giving up with out_of_memory: it waits for one stream, never for the whole device.
   std::uint64_t wait(std::uint32_t i) {
@@ -95,6 +126,7 @@ class stream_slots {
     std::uint64_t covered = 0;    // stamps the event in flight covers
     stream_event_source::token token = 0;
     bool in_flight = false;
+    std::vector<std::uint64_t> waited;  // per other slot: its stamps this one has waited for
   };
 
   void record(slot& s) {
@@ -112,6 +144,7 @@ class stream_slots {
   stream_event_source* events_;
   std::vector<slot> slots_;
   std::uint32_t last_ = settled;
+  std::uint64_t waits_ = 0;
 };
 
 }  // namespace unimem::detail

@@ -21,6 +21,7 @@
 #include <fmt/format.h>
 
 #include "detail/cuda_check.hpp"
+#include "detail/driver_entry.hpp"
 
 namespace unimem {
 namespace {
@@ -46,70 +47,24 @@ struct driver_api {
   std::string missing;  // why a symbol could not be found, for the error message
 };
 
-template <class F>
-void load(F& fn, const char* symbol, std::string& missing) {
-  void* p = nullptr;
-  cudaDriverEntryPointQueryResult status = cudaDriverEntryPointSymbolNotFound;
-  // The ABI version asked for is 12.0: every function here has had its current signature since
-  // then, and asking for more would refuse drivers that are older than the toolkit.
-#if CUDART_VERSION >= 12050
-  const cudaError_t err = cudaGetDriverEntryPointByVersion(symbol, &p, 12000, cudaEnableDefault, &status);
-#else
-  const cudaError_t err = cudaGetDriverEntryPoint(symbol, &p, cudaEnableDefault, &status);
-#endif
-  if (err != cudaSuccess || status != cudaDriverEntryPointSuccess || p == nullptr) {
-    cudaGetLastError();
-    if (!missing.empty()) missing += "; ";
-    missing += fmt::format("{}: {}", symbol,
-                           err != cudaSuccess ? cudaGetErrorName(err)
-                           : status == cudaDriverEntryPointVersionNotSufficent ? "driver too old"
-                                                                               : "not found");
-    return;
-  }
-  fn = reinterpret_cast<F>(p);
-}
-
 const driver_api& driver() {
   static const driver_api api = [] {
     driver_api a;
-    load(a.get_error_name, "cuGetErrorName", a.missing);
-    load(a.device_get, "cuDeviceGet", a.missing);
-    load(a.device_get_attribute, "cuDeviceGetAttribute", a.missing);
-    load(a.import_external_memory, "cuImportExternalMemory", a.missing);
-    load(a.get_mapped_buffer, "cuExternalMemoryGetMappedBuffer", a.missing);
-    load(a.destroy_external_memory, "cuDestroyExternalMemory", a.missing);
-    load(a.mem_free, "cuMemFree", a.missing);
-    load(a.get_handle_for_address_range, "cuMemGetHandleForAddressRange", a.missing);
+    detail::load_driver_function(a.get_error_name, "cuGetErrorName", a.missing);
+    detail::load_driver_function(a.device_get, "cuDeviceGet", a.missing);
+    detail::load_driver_function(a.device_get_attribute, "cuDeviceGetAttribute", a.missing);
+    detail::load_driver_function(a.import_external_memory, "cuImportExternalMemory", a.missing);
+    detail::load_driver_function(a.get_mapped_buffer, "cuExternalMemoryGetMappedBuffer", a.missing);
+    detail::load_driver_function(a.destroy_external_memory, "cuDestroyExternalMemory", a.missing);
+    detail::load_driver_function(a.mem_free, "cuMemFree", a.missing);
+    detail::load_driver_function(a.get_handle_for_address_range, "cuMemGetHandleForAddressRange", a.missing);
     return a;
   }();
   return api;
 }
 
-std::string driver_error_name(CUresult r) {
-  const char* name = nullptr;
-  if (driver().get_error_name != nullptr && driver().get_error_name(r, &name) == CUDA_SUCCESS && name != nullptr) {
-    return name;
-  }
-  return fmt::format("CUresult {}", static_cast<int>(r));
-}
-
-// Makes the runtime create (or pick up) the current device's primary context, which the driver
-// calls below run in.
-void ensure_context(const char* who) {
-  const cudaError_t err = cudaFree(nullptr);
-  if (err != cudaSuccess) {
-    detail::throw_cuda_error(err, fmt::format("{}: cudaFree(nullptr) to initialise the CUDA context", who),
-                             "no usable CUDA device or driver");
-  }
-}
-
-// CUresult and cudaError_t share their numbers for every error these calls return
-// (INVALID_VALUE 1, OUT_OF_MEMORY 2, OPERATING_SYSTEM 304, INVALID_HANDLE 400, NOT_SUPPORTED 801),
-// so cuda_error's name and text are right; the driver's own name goes into the call string.
-[[noreturn]] void throw_driver_error(CUresult r, const std::string& call, std::string hint) {
-  cudaGetLastError();
-  throw cuda_error(fmt::format("{} [{}]", call, driver_error_name(r)), static_cast<int>(r), std::move(hint));
-}
+using detail::ensure_cuda_context;
+using detail::throw_driver_error;
 
 // ---------------------------------------------------------------------------------------------
 
@@ -176,7 +131,7 @@ class cuda_backend final : public detail::dmabuf_backend {
           "or import with dmabuf_path_choice::host_register",
           who, api.missing));
     }
-    ensure_context(who);
+    ensure_cuda_context(who);
     const int import_fd = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
     if (import_fd < 0) {
       throw std::system_error(errno, std::generic_category(), fmt::format("{}: duplicating fd {}", who, fd));
@@ -243,7 +198,7 @@ unique_fd export_device_dmabuf(const void* device_ptr, std::size_t bytes, const 
         "{}: the CUDA driver does not provide cuMemGetHandleForAddressRange ({}); it needs a CUDA 11.7+ driver",
         who, api.missing));
   }
-  ensure_context(who);
+  ensure_cuda_context(who);
   int ordinal = profile.device;
   if (ordinal < 0) detail::check(cudaGetDevice(&ordinal), "cudaGetDevice");
   CUdevice dev = 0;

@@ -40,6 +40,11 @@ void device_fill(void* p, std::size_t n, std::uint8_t value) {
   check(cudaDeviceSynchronize(), "fill_kernel");
 }
 
+void device_fill_async(void* p, std::size_t n, std::uint8_t value, stream_view stream) {
+  fill_kernel<<<grid_for(n), 256, 0, stream.value()>>>(static_cast<std::uint8_t*>(p), n, value);
+  check(cudaGetLastError(), "fill_kernel launch");
+}
+
 std::size_t device_count_mismatches(const void* p, std::size_t n, std::uint8_t value) {
   unsigned long long* count = nullptr;
   check(cudaMalloc(&count, sizeof(*count)), "cudaMalloc(counter)");

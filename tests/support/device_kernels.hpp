@@ -5,11 +5,16 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <unimem/stream.hpp>
+
 namespace unimem::test {
 
 /// Kernel writes `value` into bytes [0, n) of `p`; synchronises; throws cuda_error on failure
 /// (an illegal address is how a false device-accessible claim shows up).
 void device_fill(void* p, std::size_t n, std::uint8_t value);
+
+/// Kernel writes `value` into bytes [0, n) of `p` on `stream`, without waiting for it.
+void device_fill_async(void* p, std::size_t n, std::uint8_t value, stream_view stream);
 
 /// Kernel counts bytes of `p` in [0, n) that differ from `value`; synchronises; throws on failure.
 std::size_t device_count_mismatches(const void* p, std::size_t n, std::uint8_t value);

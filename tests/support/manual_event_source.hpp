@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 #include <unimem/stream_events.hpp>
@@ -35,6 +36,12 @@ class manual_event_source final : public stream_event_source {
     std::lock_guard<std::mutex> lock(mutex_);
     events_[t].released = true;
   }
+  /// A device-side wait: `s`'s later work follows the event's; nothing completes on the host.
+  void wait(stream_view s, token t) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++waits_;
+    waited_.push_back({s, events_.at(t).stream});
+  }
 
   /// Everything queued on `s` so far has finished.
   void complete(stream_view s) {
@@ -46,6 +53,12 @@ class manual_event_source final : public stream_event_source {
   int records() const { std::lock_guard<std::mutex> lock(mutex_); return records_; }
   int queries() const { std::lock_guard<std::mutex> lock(mutex_); return queries_; }
   int synchronizes() const { std::lock_guard<std::mutex> lock(mutex_); return synchronizes_; }
+  int waits() const { std::lock_guard<std::mutex> lock(mutex_); return waits_; }
+  /// (waiting stream, stream of the event it waited for), in order.
+  std::vector<std::pair<stream_view, stream_view>> waited() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return waited_;
+  }
   /// Events recorded and not yet released.
   int outstanding() const {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -65,6 +78,8 @@ class manual_event_source final : public stream_event_source {
   int records_ = 0;
   int queries_ = 0;
   int synchronizes_ = 0;
+  int waits_ = 0;
+  std::vector<std::pair<stream_view, stream_view>> waited_;
 };
 
 }  // namespace unimem::test

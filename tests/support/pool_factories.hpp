@@ -12,6 +12,7 @@
 #include <unimem/adaptors/limiting_resource.hpp>
 #include <unimem/adaptors/logging_resource.hpp>
 #include <unimem/resources/pinned_resource.hpp>
+#include <unimem/resources/virtual_memory.hpp>
 #include <unimem/pools/pool_resource.hpp>
 #include <unimem/adaptors/statistics_resource.hpp>
 #include <unimem/adaptors/synchronized_resource.hpp>
@@ -40,6 +41,18 @@ struct pool_host_best_fit_checked_factory {
   static std::unique_ptr<memory_resource> make() {
     pool_options o;
     o.fit = fit_strategy::ordered_best_fit;
+    o.checked = true;
+    return over<host_resource, pool_resource>(o);
+  }
+};
+/// The plan region in a host virtual range (what a pool over device memory does with CUDA
+/// virtual memory), checked after every call.
+struct pool_host_range_factory {
+  static constexpr const char* name = "pool_host_range";
+  static constexpr bool needs_gpu = false;
+  static std::unique_ptr<memory_resource> make() {
+    pool_options o;
+    o.region_range = make_host_virtual_range(std::size_t{1} << 30, std::size_t{64} << 10);
     o.checked = true;
     return over<host_resource, pool_resource>(o);
   }

@@ -63,6 +63,7 @@ using all_resource_factories =
     ::testing::Types<host_factory, device_factory, managed_global_factory, managed_host_factory, pinned_factory,
                      pinned_write_combined_factory, mapped_factory, registered_factory,
                      pool_host_factory, pool_host_best_fit_checked_factory, pool_device_factory,
+                     pool_host_range_factory,
                      pool_pinned_factory, fixed_block_host_factory, fixed_block_device_factory,
                      arena_host_factory, arena_device_factory, statistics_host_factory,
                      limiting_host_factory, limiting_device_factory, fallback_host_factory,

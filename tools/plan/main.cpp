@@ -5,7 +5,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
-#include <fstream>
 #include <string>
 #include <vector>
 
@@ -58,13 +57,6 @@ std::vector<unimem::tensor_lifetime> generate(const std::string& spec) {
       .tensors;
 }
 
-/// MiniMalloc files are plain CSV whose header names id, lower, upper and size.
-bool is_minimalloc_file(const std::string& path) {
-  std::ifstream in(path);
-  std::string header;
-  return in && std::getline(in, header) && unimem::is_minimalloc_header(header);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -112,10 +104,8 @@ int main(int argc, char** argv) {
   for (const auto& file : files) {
     try {
       const bool family = file.rfind("family:", 0) == 0;
-      const bool minimalloc = !family && is_minimalloc_file(file);
-      auto tensors = family       ? generate(file.substr(7))
-                     : minimalloc ? unimem::load_minimalloc_csv(file)
-                                  : unimem::load_tensor_lifetimes(file);
+      const bool minimalloc = !family && unimem::is_minimalloc_file(file);
+      auto tensors = family ? generate(file.substr(7)) : unimem::load_tensor_lifetimes(file);
       if (alignment != 0 || !minimalloc) {
         for (auto& t : tensors) t.alignment = alignment != 0 ? alignment : 1;
       }

@@ -86,6 +86,8 @@ int main(int argc, char** argv) {
         return 2;
       }
       r.profile = unimem::device_profile::current();
+      // Asked whatever the policy says, so the report shows what the board would grant.
+      r.virtual_memory = unimem::probe_virtual_memory(r.profile->device, r.profile->total_memory_bytes);
       if (do_measure) r.measurements = unimem::probe::measure(*r.profile);
       // After the copies: an idle GPU lowers its link speed, and sysfs reports the idle speed.
       if (!r.profile->integrated) r.pcie = unimem::pcie_link_of_device(r.profile->device);

@@ -7,6 +7,7 @@
 
 #include <unimem/device_profile.hpp>
 #include <unimem/pcie.hpp>
+#include <unimem/resources/virtual_memory.hpp>
 #include <unimem/system_memory.hpp>
 
 namespace unimem::probe {
@@ -42,6 +43,9 @@ struct report {
   std::optional<device_profile> profile;
   std::optional<pcie_link> pcie;  ///< the host link of a discrete GPU, read after the measurements
   std::vector<measurement> measurements;
+  /// What the driver did when asked for a virtual range (real devices only; see
+  /// decide_virtual_memory for the policy, which is printed for simulated boards too).
+  std::optional<virtual_memory_support> virtual_memory;
 };
 
 std::string to_text(const report& r);

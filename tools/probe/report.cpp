@@ -80,6 +80,15 @@ std::string to_text(const report& r) {
   if (r.pcie) out += fmt::format("  host link {}, peak {:.1f} GB/s per direction\n", pcie_text(*r.pcie), r.pcie->peak_bytes_per_s() / 1e9);
   for (const auto& c : capabilities) out += fmt::format("  {:<40} {}\n", c.name, p.*c.field ? 1 : 0);
 
+  const virtual_memory_decision vm = decide_virtual_memory(p);
+  out += fmt::format("\nPool growth\n  {:<22} {}\n", vm.use ? "virtual range" : "chunks", vm.reason);
+  if (r.virtual_memory) {
+    const virtual_memory_support& s = *r.virtual_memory;
+    out += fmt::format("  {:<22} supported {}, granularity {} B, largest reservation granted {}, one page mapped {}{}\n",
+                       "driver", s.supported ? 1 : 0, s.granularity, gib(s.reserved_bytes), s.mapped ? 1 : 0,
+                       s.detail.empty() ? "" : " (" + s.detail + ")");
+  }
+
   out += "\nRecommendations\n";
   for (auto pattern : patterns) {
     const recommendation rec = recommend(p, pattern);
@@ -126,6 +135,14 @@ std::string to_json(const report& r) {
     if (r.pcie) {
       out += fmt::format(",\"pcie_link\":{},\"pcie_peak_bytes_per_s\":{}", support::json_string(pcie_text(*r.pcie)),
                          support::json_number(r.pcie->peak_bytes_per_s(), 0));
+    }
+    const virtual_memory_decision vm = decide_virtual_memory(p);
+    out += fmt::format("}},\"virtual_memory\":{{\"use\":{},\"reservation_cap\":{},\"reason\":{}", vm.use,
+                       vm.reservation_bytes, support::json_string(vm.reason));
+    if (r.virtual_memory) {
+      const virtual_memory_support& s = *r.virtual_memory;
+      out += fmt::format(",\"supported\":{},\"granularity\":{},\"reserved_bytes\":{},\"mapped\":{},\"detail\":{}",
+                         s.supported, s.granularity, s.reserved_bytes, s.mapped, support::json_string(s.detail));
     }
     out += "},\"recommendations\":[";
     bool first = true;

@@ -1,4 +1,6 @@
 // The resources unimem-replay knows. The CUDA peers (cub, cudaMemPool) are in peers.cu.
+#include <vector>
+
 #include <fmt/format.h>
 
 #include <unimem/resources/device_resource.hpp>
@@ -6,6 +8,8 @@
 #include <unimem/resources/pinned_resource.hpp>
 #include <unimem/pools/pool_resource.hpp>
 #include <unimem/adaptors/statistics_resource.hpp>
+#include <unimem/stream_events.hpp>
+#include <unimem/resources/virtual_memory.hpp>
 
 #include "peers.hpp"
 #include "replay_core.hpp"
@@ -18,16 +22,34 @@ namespace {
 template <class Upstream>
 class pool_instance final : public replay_instance {
  public:
-  explicit pool_instance(pool_options o) : stats_(upstream_), pool_(stats_, std::move(o)) {}
+  /// @param own_peak the pool's own count of peak reserved bytes (its region may live in a
+  ///        virtual range, which the adaptor under the pool does not see)
+  explicit pool_instance(pool_options o, bool own_peak = false)
+      : own_peak_(own_peak), stats_(upstream_), pool_(stats_, std::move(o)) {}
+  void finish() override {
+    // Upstream calls of the last pass: in steady state (the plans learned) there should be none.
+    const pool_statistics s = pool_.statistics();
+    const std::size_t calls = s.upstream_allocations + s.upstream_deallocations;
+    last_pass_calls_ = calls - calls_before_;
+    calls_before_ = calls;
+  }
   memory_resource& resource() override { return pool_; }
-  std::size_t peak_reserved_bytes() override { return stats_.totals().peak_bytes; }
+  std::size_t peak_reserved_bytes() override {
+    return own_peak_ ? pool_.statistics().peak_reserved_bytes : stats_.totals().peak_bytes;
+  }
   std::string extra_json() override {
     const pool_statistics s = pool_.statistics();
-    return fmt::format("\"upstream_calls\": {}, \"plans_built\": {}, \"plan_divergences\": {}",
-                       s.upstream_allocations + s.upstream_deallocations, s.plans_built, s.plan_divergences);
+    return fmt::format(
+        "\"upstream_calls\": {}, \"upstream_calls_last_pass\": {}, \"plans_built\": {}, \"plan_divergences\": {}, "
+        "\"stream_waits\": {}",
+        s.upstream_allocations + s.upstream_deallocations, last_pass_calls_, s.plans_built, s.plan_divergences,
+        s.stream_waits);
   }
 
  private:
+  std::size_t calls_before_ = 0;
+  std::size_t last_pass_calls_ = 0;
+  bool own_peak_;
   Upstream upstream_;
   statistics_resource stats_;
   pool_resource pool_;
@@ -45,6 +67,51 @@ class direct_instance final : public replay_instance {
  private:
   R r_;
 };
+
+/// Stream events over host memory, for replaying the pool's stream-ordered paths without a GPU:
+/// an event completes once it has been queried `lag` times (the device running behind the host),
+/// a wait costs nothing (the host-side streams are fake). Counts waits.
+class lagging_event_source final : public stream_event_source {
+ public:
+  explicit lagging_event_source(unsigned lag) : lag_(lag) {}
+  token record(stream_view) override {
+    if (!free_.empty()) {
+      const token t = free_.back();
+      free_.pop_back();
+      left_[t] = lag_;
+      return t;
+    }
+    left_.push_back(lag_);
+    return static_cast<token>(left_.size() - 1);
+  }
+  bool ready(token t) override {
+    if (left_[t] == 0) return true;
+    --left_[t];
+    return false;
+  }
+  void synchronize(token t) override { left_[t] = 0; }
+  void wait(stream_view, token) override {}
+  void release(token t) noexcept override { free_.push_back(t); }
+
+ private:
+  unsigned lag_;
+  std::vector<unsigned> left_;
+  std::vector<token> free_;
+};
+
+pool_options stream_ordered(unsigned lag) {
+  pool_options o;
+  o.events = std::make_shared<lagging_event_source>(lag);
+  return o;
+}
+
+/// A host virtual range with the device's mapping unit (2 MiB), to replay the pool's in-place
+/// region growth on the CPU as it runs over CUDA virtual memory on a discrete GPU.
+pool_options host_range() {
+  pool_options o;
+  o.region_range = make_host_virtual_range(std::size_t{64} << 30, std::size_t{2} << 20);
+  return o;
+}
 
 pool_options general_only(fit_strategy fit) {
   pool_options o;
@@ -66,6 +133,14 @@ std::vector<replay_target> all_targets() {
        [] { return std::make_unique<pool_instance<host_resource>>(general_only(fit_strategy::tlsf)); });
   pool("pool_host_best_fit", "unimem::pool_resource over host memory, learning off, ordered best fit", false,
        [] { return std::make_unique<pool_instance<host_resource>>(general_only(fit_strategy::ordered_best_fit)); });
+  pool("pool_host_streams",
+       "unimem::pool_resource over host memory, default settings, stream-ordered with simulated events (each "
+       "completes after 4 queries; the trace's streams are told apart)",
+       false, [] { return std::make_unique<pool_instance<host_resource>>(stream_ordered(4)); });
+  pool("pool_host_range",
+       "unimem::pool_resource over host memory, default settings, its region grown in place in a host virtual "
+       "range with 2 MiB pages (what a pool over device memory does with CUDA virtual memory)",
+       false, [] { return std::make_unique<pool_instance<host_resource>>(host_range(), true); });
   pool("malloc", "posix_memalign / free (unimem::host_resource), no pool", false,
        [] { return std::make_unique<direct_instance<host_resource>>(); });
   pool("pool_device", "unimem::pool_resource over device memory (cudaMalloc), default settings", true,

@@ -20,7 +20,7 @@ namespace unimem {
 ///         not a non-negative integer, upper <= lower, or an alignment that is not a power of two
 std::vector<tensor_lifetime> parse_minimalloc_csv(std::istream& in, const std::string& source = "<stream>");
 
-/// @brief Reads a MiniMalloc CSV file (plain text).
+/// @brief Reads a MiniMalloc CSV file (plain or gzip). load_tensor_lifetimes reads these files too.
 /// @throws std::runtime_error when the file cannot be read, or as parse_minimalloc_csv
 std::vector<tensor_lifetime> load_minimalloc_csv(const std::string& path);
 
@@ -30,5 +30,9 @@ std::size_t minimalloc_capacity(const std::string& path);
 
 /// @brief True when `header_line` is a MiniMalloc header (names id, lower, upper and size).
 bool is_minimalloc_header(const std::string& header_line);
+
+/// @brief True when the file's first non-blank line is a MiniMalloc header. Reads one bounded line.
+/// @throws std::runtime_error when the file cannot be read or is not text (e.g. /dev/zero)
+bool is_minimalloc_file(const std::string& path);
 
 }  // namespace unimem

@@ -130,9 +130,11 @@ std::vector<tensor_lifetime> tensor_lifetimes(const alloc_trace& trace);
 /// @throws std::runtime_error naming the source, the line and the value for malformed input
 std::vector<tensor_lifetime> parse_alloc_trace(std::istream& in, const std::string& source = "<stream>");
 
-/// @brief Reads either format from a file, plain or gzip-compressed; the header line tells the
-/// format apart (an allocation trace goes through load_trace's reader).
-/// @throws std::runtime_error when the file cannot be read or its header is neither format
+/// @brief Reads a lifetimes CSV, an allocation trace or a MiniMalloc CSV (minimalloc_io.hpp) from a
+/// file, plain or gzip-compressed; the header line tells the format apart (an allocation trace goes
+/// through load_trace's reader). Every line is read through one bounded reader: a binary file is
+/// refused at its first line.
+/// @throws std::runtime_error when the file cannot be read or its header is none of the formats
 std::vector<tensor_lifetime> load_tensor_lifetimes(const std::string& path);
 
 }  // namespace unimem

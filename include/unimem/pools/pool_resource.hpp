@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <unimem/memory_resource.hpp>
+#include <unimem/resources/virtual_memory.hpp>
 #include <unimem/stream_events.hpp>
 #include <unimem/tag.hpp>
 
@@ -30,9 +31,10 @@ struct pool_statistics {
   std::size_t chunk_count = 0;          ///< upstream allocations held
   std::size_t upstream_allocations = 0; ///< calls to upstream allocate so far
   std::size_t upstream_deallocations = 0;
-  bool plan_active = false;             ///< serving a learned iteration plan now
+  bool plan_active = false;             ///< the current (or, between iterations, the last) iteration follows a learned plan
   std::size_t plans_built = 0;          ///< iteration plans computed so far
   std::size_t plan_divergences = 0;     ///< iterations that left their plan
+  std::size_t stream_waits = 0;         ///< memory freed on one stream handed to another by a device-side wait
 };
 
 /// @brief Settings of a pool_resource. The defaults suit an unknown workload.
@@ -43,18 +45,20 @@ struct pool_options {
   /// Most bytes the pool may hold from upstream; a request that would need more throws
   /// out_of_memory. Default: no limit other than upstream's.
   std::size_t maximum_size = std::numeric_limits<std::size_t>::max();
-  /// Minimum bytes per upstream request when growing (0: adaptive — one eighth of what the pool
-  /// holds, between 1 MiB and 64 MiB, or exactly what a larger request needs).
+  /// Minimum bytes per upstream request when growing (0: adaptive — an iteration no plan serves
+  /// grows by exactly what it asks, otherwise by 1/32 of what the pool holds, between 256 KiB and
+  /// 64 MiB, or exactly what a larger request needs).
   std::size_t growth_step = 0;
   /// Free-block search.
   fit_strategy fit = fit_strategy::tlsf;
-  /// Learn repeated iterations: when the pool empties (every allocation freed, as at the end of an
-  /// inference pass), it plans the layout of the iteration it just saw and serves the next
-  /// identical iteration from one block with O(1) work per call. Any difference falls back to
-  /// the general allocator at once. Before the first plan the pool grows frugally.
+  /// Learn repeated iterations: the pool cuts its calls into iterations where the number of live
+  /// allocations returns to its level between iterations (weights, optimizer state and caches
+  /// may stay live), recognises iterations by their call structure, lays out the allocations
+  /// that live and die inside one (at the largest size seen at each call) in one region, and
+  /// places them there when the structure repeats; allocations that outlive their iteration are
+  /// kept apart. An iteration no plan serves grows by exactly what it asks. See docs/pools.md.
   bool learn_iterations = true;
-  /// Iterations longer than this many calls are not learned (planning costs time and memory
-  /// in proportion to the pairs of allocations live at the same time).
+  /// Iterations longer than this many calls are not learned (their record costs 24 B a call).
   std::size_t max_learned_calls = 1u << 16;
   /// Take a mutex on every call. Turn off only when one thread owns the pool.
   bool thread_safe = true;
@@ -63,6 +67,14 @@ struct pool_options {
   /// Completion markers for stream ordering. Null: CUDA events when the upstream's memory is
   /// device-accessible, and none (every free is reusable at once) when it is host-only.
   std::shared_ptr<stream_event_source> events;
+  /// Where the plan region grows in place. Null (the default): a pool directly over
+  /// unimem::device_resource reserves one range on the current device when
+  /// decide_virtual_memory() says so for it and the driver grants the reservation; every other
+  /// pool takes its region from upstream as a chunk. A range given here is used instead (a host
+  /// range in tests); its memory must have the upstream's traits.
+  std::shared_ptr<virtual_range> region_range;
+  /// false: never reserve a device range by default (a region_range given is still used).
+  bool virtual_memory = true;
   /// Called at destruction when allocations are still live. Null: print the report to stderr.
   std::function<void(const leak_report&)> on_leak;
 };
@@ -76,10 +88,13 @@ class pool_core;
 ///
 /// - Free blocks are found with two-level segregated lists and bitmaps (TLSF) and merged with
 ///   their free neighbours on free; growth takes new chunks from upstream, and before a growth
-///   would set a new high-water mark the pool returns its wholly free chunks.
+///   would set a new high-water mark the pool returns its wholly free chunks. The learned region
+///   grows in place in a virtual range where there is one (pool_options::region_range).
 /// - Stream-ordered: memory freed on stream A is reused at once by allocations on A; another
-///   stream gets it only once an event recorded on A after the free has completed (queried, never
-///   waited for, except for one stream's event before giving up with out_of_memory).
+///   stream B gets it once an event recorded on A after the free has completed, or at once by
+///   making B wait for that event on the device (stream_event_source::wait) rather than growing.
+///   The host waits for one stream's event only before giving up with out_of_memory and in
+///   release() / trim().
 /// - Keeps its upstream's traits: a pool over pinned memory is still host-accessible.
 /// - Checks every deallocate: a pointer it never returned, a double free, a size or alignment
 ///   other than the allocation's throw std::invalid_argument and change nothing.
