@@ -222,15 +222,13 @@ int main(int argc, char** argv) {
     if (why.empty()) configure(ub::add(name, fn));
     else ub::leave_out(name, why);
   }
-  std::vector<char*> args;
-  int exit_code = 0;
-  if (!ub::begin_run(argc, argv, args, exit_code)) return exit_code;
-  const device_profile& prof = ub::gpu().profile;
-  std::printf("device: %s, concurrentManagedAccess = %d, integrated = %d\n", prof.name.c_str(),
-              prof.concurrent_managed_access ? 1 : 0, prof.integrated ? 1 : 0);
   ratio_reporter reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  reporter.print_ratios();
-  benchmark::Shutdown();
-  return 0;
+  return ub::run_benchmarks(
+      argc, argv, reporter,
+      [] {
+        const device_profile& prof = ub::gpu().profile;
+        std::printf("device: %s, concurrentManagedAccess = %d, integrated = %d\n", prof.name.c_str(),
+                    prof.concurrent_managed_access ? 1 : 0, prof.integrated ? 1 : 0);
+      },
+      [&reporter] { reporter.print_ratios(); });
 }

@@ -84,24 +84,20 @@ int main(int argc, char** argv) {
     }
     ub::add(f.name, f.fn)->ArgsProduct({sizes})->Unit(f.unit);
   }
-  std::vector<char*> args;
-  int exit_code = 0;
-  if (!ub::begin_run(argc, argv, args, exit_code)) return exit_code;
   unimem::bench::keeping_reporter rep;
-  benchmark::RunSpecifiedBenchmarks(&rep);
-  std::printf("\nallocate + free pair: cudaMallocHost + cudaFreeHost time / pool time (same run; target >= 1000)\n");
-  std::printf("%12s %16s %16s %16s %16s\n", "bytes", "cudaMallocHost us", "pool learned", "pool general", "fixed_block");
-  for (std::int64_t s : sizes) {
-    const std::string arg = "/" + std::to_string(s);
-    const auto* base = rep.find("bm_cuda_malloc_host" + arg);
-    if (base == nullptr) continue;
-    auto ratio = [&](const std::string& name) {
-      const auto* r = rep.find(name + arg);
-      return r == nullptr ? 0.0 : base->GetAdjustedRealTime() * 1000.0 / r->GetAdjustedRealTime();
-    };
-    std::printf("%12lld %16.1f %15.0fx %15.0fx %15.0fx\n", static_cast<long long>(s), base->GetAdjustedRealTime(),
-                ratio("bm_pool_pinned/learned"), ratio("bm_pool_pinned/general"), ratio("bm_fixed_block_pinned"));
-  }
-  benchmark::Shutdown();
-  return 0;
+  return ub::run_benchmarks(argc, argv, rep, {}, [&rep] {
+    std::printf("\nallocate + free pair: cudaMallocHost + cudaFreeHost time / pool time (same run; target >= 1000)\n");
+    std::printf("%12s %16s %16s %16s %16s\n", "bytes", "cudaMallocHost us", "pool learned", "pool general", "fixed_block");
+    for (std::int64_t s : sizes) {
+      const std::string arg = "/" + std::to_string(s);
+      const auto* base = rep.find("bm_cuda_malloc_host" + arg);
+      if (base == nullptr) continue;
+      auto ratio = [&](const std::string& name) {
+        const auto* r = rep.find(name + arg);
+        return r == nullptr ? 0.0 : base->GetAdjustedRealTime() * 1000.0 / r->GetAdjustedRealTime();
+      };
+      std::printf("%12lld %16.1f %15.0fx %15.0fx %15.0fx\n", static_cast<long long>(s), base->GetAdjustedRealTime(),
+                  ratio("bm_pool_pinned/learned"), ratio("bm_pool_pinned/general"), ratio("bm_fixed_block_pinned"));
+    }
+  });
 }

@@ -123,11 +123,6 @@ int main(int argc, char** argv) {
   }
   namespace ub = unimem::bench;
   for (const input& x : in) ub::add("plan/" + x.name, bench_unimem, &x)->Unit(benchmark::kMillisecond);
-  std::vector<char*> args;
-  int exit_code = 0;
-  if (!ub::begin_run(argc, argv, args, exit_code)) return exit_code;
   ub::console_reporter reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  benchmark::Shutdown();
-  return 0;
+  return ub::run_benchmarks(argc, argv, reporter);
 }

@@ -117,11 +117,6 @@ int main(int argc, char** argv) {
   ub::add("bm_mix_malloc", bm_mix_malloc);
   ub::add("bm_mix_pool/tlsf", [](benchmark::State& s) { bm_mix_pool(s, fit_strategy::tlsf); });
   ub::add("bm_mix_pool/best_fit", [](benchmark::State& s) { bm_mix_pool(s, fit_strategy::ordered_best_fit); });
-  std::vector<char*> args;  // UNIMEM_BENCH_QUICK=1: 0.05 s per case
-  int exit_code = 0;
-  if (!ub::begin_run(argc, argv, args, exit_code)) return exit_code;
   ub::console_reporter reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  benchmark::Shutdown();
-  return 0;
+  return ub::run_benchmarks(argc, argv, reporter);
 }

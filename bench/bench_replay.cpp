@@ -109,12 +109,6 @@ int main(int argc, char** argv) {
       ub::add(name, bm_replay, &t, &target)->Unit(benchmark::kMicrosecond)->UseRealTime();
     }
   }
-  std::vector<char*> args;
-  int exit_code = 0;
-  if (!ub::begin_run(argc, argv, args, exit_code)) return exit_code;
   unimem::bench::keeping_reporter reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  summary(reporter);
-  benchmark::Shutdown();
-  return 0;
+  return ub::run_benchmarks(argc, argv, reporter, {}, [&reporter] { summary(reporter); });
 }

@@ -161,11 +161,6 @@ int main(int argc, char** argv) {
   namespace ub = unimem::bench;
   register_all(memory::host, "host", "");
   register_all(memory::policy, "device", ub::gpu().ok ? std::string() : ub::no_gpu_reason());
-  std::vector<char*> args;
-  int exit_code = 0;
-  if (!ub::begin_run(argc, argv, args, exit_code)) return exit_code;
   ub::console_reporter reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  benchmark::Shutdown();
-  return 0;
+  return ub::run_benchmarks(argc, argv, reporter);
 }

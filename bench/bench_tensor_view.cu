@@ -467,12 +467,6 @@ int main(int argc, char** argv) {
     if (fn == BM_affine_3d_planar) b->Args({3, 2160, 3840});
     b->UseManualTime()->Unit(benchmark::kMicrosecond);
   }
-  std::vector<char*> args;  // UNIMEM_BENCH_QUICK=1: 0.05 s per case
-  int exit_code = 0;
-  if (!ub::begin_run(argc, argv, args, exit_code)) return exit_code;
-  std::printf("device: %s\n", ub::gpu().profile.name.c_str());
   ub::console_reporter reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  benchmark::Shutdown();
-  return 0;
+  return ub::run_benchmarks(argc, argv, reporter, [] { std::printf("device: %s\n", ub::gpu().profile.name.c_str()); });
 }

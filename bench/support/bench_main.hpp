@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -220,6 +221,22 @@ inline bool begin_run(int& argc, char**& argv, std::vector<char*>& storage, int&
   }
   exit_code = 0;
   return registrations().registered > 0;
+}
+
+/// The end of every benchmark main: begin_run, then `before` (a line about the device, say), the
+/// registered benchmarks through `reporter` (a file reporter from --benchmark_out still gets the
+/// JSON), `after` (a table built from what the reporter kept), and Shutdown.
+/// @return main's exit status
+inline int run_benchmarks(int argc, char** argv, ::benchmark::BenchmarkReporter& reporter,
+                          const std::function<void()>& before = {}, const std::function<void()>& after = {}) {
+  std::vector<char*> args;
+  int exit_code = 0;
+  if (!begin_run(argc, argv, args, exit_code)) return exit_code;
+  if (before) before();
+  ::benchmark::RunSpecifiedBenchmarks(&reporter);
+  if (after) after();
+  ::benchmark::Shutdown();
+  return 0;
 }
 
 }  // namespace unimem::bench

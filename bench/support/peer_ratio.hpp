@@ -97,14 +97,8 @@ class peer_reporter : public console_reporter {
 /// Runs the registered benchmarks and prints the peer table (quick mode and the left-out line as
 /// in begin_run).
 inline int run_with_peer_table(int argc, char** argv) {
-  std::vector<char*> args;
-  int exit_code = 0;
-  if (!begin_run(argc, argv, args, exit_code)) return exit_code;
   peer_reporter reporter;
-  // A file reporter (--benchmark_out) still gets the JSON; the console gets the table.
-  ::benchmark::RunSpecifiedBenchmarks(&reporter);
-  ::benchmark::Shutdown();
-  return 0;
+  return run_benchmarks(argc, argv, reporter);
 }
 
 }  // namespace unimem::bench
