@@ -88,7 +88,8 @@ if [ $rc != 0 ]; then
   echo "unimem: the build failed (exit $rc); the whole log is $results/build.log" >&2
   exit 1
 fi
-echo "unimem: built in $((SECONDS - t0)) s (log: results/build.log)"
+build_seconds=$((SECONDS - t0))
+echo "unimem: built in $build_seconds s (log: results/build.log)"
 
 # ---- probe ----------------------------------------------------------------------------------------
 if ! "$build/tools/probe/unimem-probe" --json-out "$results/probe.json" >"$results/probe.txt" 2>&1; then
@@ -113,12 +114,12 @@ fi
 #                        no GPU  GPU     no GPU  GPU
 typical_seconds="
 bench_bandwidth          6       15      13      84
-bench_latency            8       15      43      94
+bench_latency            4       15      35      94
 bench_managed_prefetch   1       5       1       10
 bench_pinned_pool        1       5       1       10
 bench_planner            24      15      120     90
 bench_pool_ops           3       3       22      22
-bench_replay             2       10      59      120
+bench_replay             2       10      85      120
 bench_residency          9       15      15      25
 bench_resources          1       3       7       10
 bench_tensor_view        1       3       1       10
@@ -150,9 +151,10 @@ for b in "${binaries[@]}"; do left=$((left + $(typical_or_last "$(basename "$b")
 {
   echo "# kind $([ "$full" = 1 ] && echo full || echo quick) gpu=$gpu"
   echo "# mode $([ "$full" = 1 ] && echo full || echo quick)"
-  echo "# build_seconds $((SECONDS - t0))"
+  echo "# build_seconds $build_seconds"
 } >"$results/run.tsv"
 
+t_bench=$SECONDS
 failed=()
 done_typical=0
 done_actual=0
@@ -200,6 +202,8 @@ for b in "${binaries[@]}"; do
     tail -n 5 "$results/$name.txt" | sed 's/^/           /'
   fi
 done
+bench_seconds=$((SECONDS - t_bench))
+echo "# bench_seconds $bench_seconds" >>"$results/run.tsv"
 cp "$results/run.tsv" "$previous"
 
 # ---- summary and charts ---------------------------------------------------------------------------
@@ -225,7 +229,8 @@ if [ -n "$plot_py" ]; then
 fi
 shown=${results#"$PWD"/}
 echo
-echo "unimem: done in $(clock $((SECONDS - t_start))). In $shown: summary.md and summary.json; $charts;"
+echo "unimem: done in $(clock $((SECONDS - t_start))) (build $(clock "$build_seconds"), benchmarks $(clock "$bench_seconds"))."
+echo "        In $shown: summary.md and summary.json; $charts;"
 echo "        probe.txt and each benchmark binary's JSON and console output (bench_*.json, bench_*.txt)."
 if [ -n "${OUT:-}" ]; then
   tar -czf "$OUT/unimem-results.tgz" -C "$build" results

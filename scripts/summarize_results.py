@@ -436,17 +436,13 @@ def host_side(files):
     """What runs on any machine: the pools' per-call cost on the CPU, the planner."""
     ops, plan = files["bench_pool_ops"], files["bench_planner"]
     s = Section("host_side", "Host side: pool bookkeeping and the planner", "bench_pool_ops, bench_planner")
-    m, p = ops.find("bm_pair_malloc/4096"), ops.find("bm_pair_pool/learned/4096")
-    if m and p:
-        tm, tp = seconds(m), seconds(p)
-        s.add_row("pool allocate + free, 4 KiB, host memory", {
-            "unimem": cell(fmt_seconds(tp), tp * 1e9, "ns", "lower"),
-            "peer": cell(f"{fmt_seconds(tm)} (malloc)", tm * 1e9, "ns", "lower"),
-            "speed-up": cell(f"{fmt_num(tm / tp, 2)}x", tm / tp, "x", "higher")})
-    mm, mp = ops.find("bm_mix_malloc"), ops.find("bm_mix_pool/tlsf")
-    if mm and mp:
-        tm, tp = seconds(mm), seconds(mp)
-        s.add_row("random mix of 256 B..4 MiB blocks", {
+    for what, pool, peer in (("pool allocate + free, 4 KiB, host memory", "bm_pair_pool/learned/4096", "bm_pair_malloc/4096"),
+                             ("random mix of 256 B..4 MiB blocks", "bm_mix_pool/tlsf", "bm_mix_malloc")):
+        p, m = ops.find(pool), ops.find(peer)
+        if not (p and m):
+            continue
+        tp, tm = seconds(p), seconds(m)
+        s.add_row(what, {
             "unimem": cell(fmt_seconds(tp), tp * 1e9, "ns", "lower"),
             "peer": cell(f"{fmt_seconds(tm)} (malloc)", tm * 1e9, "ns", "lower"),
             "speed-up": cell(f"{fmt_num(tm / tp, 2)}x", tm / tp, "x", "higher")})
