@@ -38,7 +38,7 @@ memcheck_shards() {  # memcheck_shards BINARY LOGDIR: every shard must pass; pri
   for ((i = 0; i < shards; i++)); do
     GTEST_TOTAL_SHARDS=$shards GTEST_SHARD_INDEX=$i UNIMEM_REQUIRE_GPU=1 timeout "${UNIMEM_SANITIZER_TIMEOUT:-420}" \
       compute-sanitizer --tool memcheck --leak-check full --report-api-errors no --error-exitcode 1 \
-      "$binary" --gtest_brief=1 ${UNIMEM_SANITIZER_FILTER:+--gtest_filter=$UNIMEM_SANITIZER_FILTER} \
+      "$binary" ${UNIMEM_SANITIZER_FILTER:+--gtest_filter=$UNIMEM_SANITIZER_FILTER} \
       >"$dir/memcheck.$i.log" 2>&1 &
     pids+=($!)
   done
@@ -47,7 +47,7 @@ memcheck_shards() {  # memcheck_shards BINARY LOGDIR: every shard must pass; pri
       echo "shard $i/$shards: ok: $(grep -h 'ERROR SUMMARY' "$dir/memcheck.$i.log" | tail -n 1)"
     else
       rc=1
-      echo "shard $i/$shards: FAILED (exit status $?; timed out if 124):"
+      echo "shard $i/$shards: FAILED (exit status $?; timed out if 124); last test started: $(grep -h '^\[ RUN' "$dir/memcheck.$i.log" | tail -n 1)"
       grep -hE 'ERROR SUMMARY|FAILED|Invalid|Leaked' "$dir/memcheck.$i.log" | head -n 20
     fi
   done
@@ -63,7 +63,8 @@ if [ $failed = 0 ]; then
   step "ctest (UNIMEM_REQUIRE_GPU=1)" ctest.log env UNIMEM_REQUIRE_GPU=1 ctest --test-dir "$build" --output-on-failure --parallel 4 --timeout 600
   # Negative tests provoke CUDA API errors on purpose (foreign pointers, 1 EiB requests), so API
   # errors are not reported; memory errors and device-memory leaks are. The binary runs as
-  # gtest shards in parallel processes (memcheck slows each 10-100x; the GPU takes them together).
+  # gtest shards in parallel processes (memcheck slows each 10-100x; the GPU takes them together);
+  # the full gtest output is kept so that a shard that times out names the test it was in.
   step "compute-sanitizer memcheck" memcheck.log memcheck_shards "$build/tests/unimem_tests" "$logs"
   # JetPack 6 is CUDA 12.2/12.6: every host source is also compiled (syntax only, the build's own
   # flags) against CUDA 12 headers, by default the 12.8 headers in PyTorch's triton package.
