@@ -44,6 +44,7 @@ class pool_instance final : public replay_instance {
     if (per_slice_.size() == static_cast<std::size_t>(cold_slices)) {
       first_pass_allocations_ = s.upstream_allocations;
       first_pass_deallocations_ = s.upstream_deallocations;
+      first_pass_rounds_ = s.release_rounds;
     }
   }
   memory_resource& resource() override { return pool_; }
@@ -55,10 +56,11 @@ class pool_instance final : public replay_instance {
     return fmt::format(
         "\"upstream_calls\": {}, \"upstream_calls_last_pass\": {}, \"upstream_calls_per_pass\": [{}], "
         "\"first_pass_upstream_allocations\": {}, \"first_pass_upstream_deallocations\": {}, "
-        "\"first_pass_upstream_calls_by_tenth\": [{}], \"chunks\": {}, \"plans_built\": {}, "
-        "\"plan_divergences\": {}, \"stream_waits\": {}",
+        "\"first_pass_release_rounds\": {}, \"first_pass_upstream_calls_by_tenth\": [{}], \"chunks\": {}, "
+        "\"plans_built\": {}, \"plan_divergences\": {}, \"stream_waits\": {}",
         s.upstream_allocations + s.upstream_deallocations, per_pass_.empty() ? 0 : per_pass_.back(),
-        fmt::join(per_pass_, ", "), first_pass_allocations_, first_pass_deallocations_, fmt::join(per_slice_, ", "),
+        fmt::join(per_pass_, ", "), first_pass_allocations_, first_pass_deallocations_, first_pass_rounds_,
+        fmt::join(per_slice_, ", "),
         s.chunk_count, s.plans_built, s.plan_divergences, s.stream_waits);
   }
 
@@ -69,6 +71,7 @@ class pool_instance final : public replay_instance {
   std::vector<std::size_t> per_slice_;
   std::size_t first_pass_allocations_ = 0;
   std::size_t first_pass_deallocations_ = 0;
+  std::size_t first_pass_rounds_ = 0;
   bool own_peak_;
   Upstream upstream_;
   statistics_resource stats_;
