@@ -121,34 +121,34 @@ const char* kind_name(kind k) {
   return "?";
 }
 
-/// Why `k` cannot be used here (by the CPU, or by kernels when `by_kernel`), or "" when it can.
+/// Why `k` cannot be used here (by the CPU, or by kernels when `by_kernel`), or "" when it can;
+/// without a GPU, why there is none. Paths that cannot run are left out before the run.
 std::string unsupported_reason(kind k, bool by_kernel) {
-  const auto& p = ub::gpu().profile;
+  using unimem::device_profile;
   switch (k) {
     case kind::pageable:
-      if (by_kernel && !p.pageable_memory_access) {
-        return p.name + " reports pageableMemoryAccess = 0: kernels cannot use malloc'd memory (Thor and HMM systems can)";
-      }
-      return {};
+      if (!by_kernel) return ub::gpu().ok ? std::string() : ub::no_gpu_reason();
+      return ub::needs_capability("a kernel reading or writing pageable memory", &device_profile::pageable_memory_access,
+                                  "pageableMemoryAccess", "; Thor and HMM systems have 1");
     case kind::pinned:
     case kind::pinned_wc:
-      if (by_kernel && !(p.unified_addressing && p.can_map_host_memory)) {
-        return p.name + " lacks unified addressing or canMapHostMemory: kernels cannot use pinned memory in place";
+      if (!by_kernel) return ub::gpu().ok ? std::string() : ub::no_gpu_reason();
+      if (const std::string why = ub::needs_capability("a kernel using pinned memory in place",
+                                                       &device_profile::unified_addressing, "unifiedAddressing");
+          !why.empty()) {
+        return why;
       }
-      return {};
+      return ub::needs_capability("a kernel using pinned memory in place", &device_profile::can_map_host_memory,
+                                  "canMapHostMemory");
     case kind::registered:
-      if (!p.host_register_supported) {
-        return p.name + " reports hostRegisterSupported = 0 (as Jetson Nano and TX2 do): cudaHostRegister is unavailable";
-      }
-      return {};
+      return ub::needs_capability("registered memory (cudaHostRegister)", &device_profile::host_register_supported,
+                                  "hostRegisterSupported", ", as on Jetson Nano and TX2");
     case kind::mapped:
-      if (!p.can_map_host_memory) return p.name + " reports canMapHostMemory = 0: no mapped (zero-copy) memory";
-      return {};
+      return ub::needs_capability("mapped (zero-copy) memory", &device_profile::can_map_host_memory, "canMapHostMemory");
     case kind::managed:
-      if (!p.managed_memory) return p.name + " reports managedMemory = 0";
-      return {};
+      return ub::needs_capability("managed memory", &device_profile::managed_memory, "managedMemory");
     case kind::device:
-      return {};
+      return ub::gpu().ok ? std::string() : ub::no_gpu_reason();
   }
   return {};
 }
@@ -493,13 +493,12 @@ struct prepared {
 struct path {
   std::string name;
   bool on_cpu = false;          ///< timed with steady_clock instead of events
-  bool needs_gpu = true;
   bool use_blocker = true;      ///< enqueue behind the spin kernel (never for pageable or managed)
   bool one_op_per_trial = false;  ///< the reset must precede every transfer
   peak_of peak = peak_of::host_link;
   std::size_t max_bytes = ~std::size_t{0};
   std::string note;             ///< added to the label
-  std::function<std::string()> unsupported;  ///< called with a GPU; "" when the path works here
+  std::function<std::string()> unsupported;  ///< "" when the path can run here, else why not (left out)
   std::function<prepared(origin, std::size_t)> prepare;
 };
 
@@ -554,7 +553,7 @@ std::vector<path> all_paths() {
     d2d.name = engine + "/d2d/device";
     d2d.peak = peak_of::dram;
     d2d.note = "; bytes counted once (DRAM moves 2x)";
-    d2d.unsupported = [] { return std::string(); };
+    d2d.unsupported = [] { return unsupported_reason(kind::device, true); };
     d2d.prepare = [sm](origin o, std::size_t bytes) {
       void* src = get(kind::device, o, 0, bytes).device;
       void* dst = get(kind::device, o, 1, bytes).device;
@@ -600,9 +599,9 @@ std::vector<path> all_paths() {
                                : "; pages already on the device";
     p.unsupported = [m] {
       std::string why = unsupported_reason(kind::managed, true);
-      if (why.empty() && m == "prefetch" && !ub::gpu().profile.concurrent_managed_access) {
-        why = ub::gpu().profile.name +
-              " reports concurrentManagedAccess = 0 (every Jetson before Thor): cudaMemPrefetchAsync is unsupported";
+      if (why.empty() && m == "prefetch") {
+        why = ub::needs_capability("cudaMemPrefetchAsync", &unimem::device_profile::concurrent_managed_access,
+                                   "concurrentManagedAccess", ", as on every Jetson before Thor");
       }
       return why;
     };
@@ -638,12 +637,12 @@ std::vector<path> all_paths() {
       p.name = std::string("cpu/") + (write ? "write/" : "read/") + kind_name(h);
       p.on_cpu = true;
       p.use_blocker = false;
-      p.needs_gpu = h != kind::pageable;
       p.peak = peak_of::cpu;
       p.note = write ? "; one thread, memset" : "; one thread, XOR of 64-bit words";
       if (h == kind::pinned_wc && !write) p.note += "; write-combined memory is uncached for CPU reads";
       if (h == kind::managed) p.max_bytes = 256 * MiB;
-      p.unsupported = [h] { return unsupported_reason(h, false); };
+      // Pageable memory is the one kind the CPU paths can use without a GPU.
+      p.unsupported = [h] { return h == kind::pageable ? std::string() : unsupported_reason(h, false); };
       p.prepare = [h, write](origin o, std::size_t bytes) {
         void* ptr = get(h, o, 0, bytes).host;
         prepared r;
@@ -727,23 +726,16 @@ std::string peak_label(const path& p, double& peak) {
 
 void bandwidth(benchmark::State& state, const path& p) {
   const auto bytes = static_cast<std::size_t>(state.range(0));
-  if (p.needs_gpu && ub::skip_without_gpu(state)) return;
-  if (ub::gpu().ok) {
-    if (const std::string why = p.unsupported(); !why.empty()) {
-      state.SkipWithError(why.c_str());
-      return;
-    }
-  }
   const settings& cfg = run_settings();
   if (const auto it = last_rate().find(p.name); it != last_rate().end() && it->second > 0) {
     const double predicted = 2.0 * (cfg.trials + 2) * std::max(cfg.trial_seconds, bytes / (it->second * 1e9));
     if (predicted > cfg.guard_seconds) {
       char why[256];
       std::snprintf(why, sizeof(why),
-                    "skipped: about %.0f s at the %.3f GB/s measured at the previous size (limit %.0f s; "
+                    "about %.0f s at the %.3f GB/s measured at the previous size (limit %.0f s; "
                     "the full run, without UNIMEM_BENCH_QUICK, allows more)",
                     predicted, it->second, cfg.guard_seconds);
-      state.SkipWithError(why);
+      ub::skip_run(state, why);
       return;
     }
   }
@@ -836,9 +828,14 @@ int main(int argc, char** argv) {
   ub::add_context(pk, sweep);
 
   // Registered in path order, sizes ascending: the slow-size guard predicts from the previous size.
+  // What cannot run on this machine is left out, with the reason, before anything runs.
   static std::vector<path> paths = all_paths();
   for (const path& p : paths) {
-    auto* b = benchmark::RegisterBenchmark(p.name.c_str(), [&p](benchmark::State& s) { bandwidth(s, p); });
+    if (const std::string why = p.unsupported(); !why.empty()) {
+      ub::leave_out(p.name, why);
+      continue;
+    }
+    auto* b = ub::add(p.name, [&p](benchmark::State& s) { bandwidth(s, p); });
     for (const std::size_t s : sizes) {
       if (s <= p.max_bytes) b->Arg(static_cast<std::int64_t>(s));
     }

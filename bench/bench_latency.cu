@@ -8,7 +8,7 @@
 //                                           (%globaltimer) per hop; working sets from L1 to DRAM
 //   cpu_chase/<subject>/<working set>       the same on one CPU thread, ns per hop
 //
-// Every subject is one line in subjects() below: a name, whether it needs a GPU, a factory for
+// Every subject is one line in subjects() below: a name, what it needs of the machine, a factory for
 // the unimem resource, the plain pair it is compared with, and which pointer chases run over its
 // memory. A sub-allocator or adaptor (pool, arena, ...) is benchmarked by adding one line there.
 //
@@ -140,9 +140,24 @@ template <class Adaptor, class Upstream, class... Args>
 
 enum chase_flags : unsigned { no_chase = 0, gpu_chase = 1, cpu_chase = 2 };
 
+/// Why a subject cannot run here ("" when it can): what it needs of the machine.
+using requirement = std::string (*)();
+std::string needs_nothing() { return {}; }
+std::string needs_gpu() { return ub::gpu().ok ? std::string() : ub::no_gpu_reason(); }
+std::string needs_managed() {
+  return ub::needs_capability("managed memory", &unimem::device_profile::managed_memory, "managedMemory");
+}
+std::string needs_mapped() {
+  return ub::needs_capability("mapped memory", &unimem::device_profile::can_map_host_memory, "canMapHostMemory");
+}
+std::string needs_host_register() {
+  return ub::needs_capability("registered memory (cudaHostRegister)", &unimem::device_profile::host_register_supported,
+                              "hostRegisterSupported", ", as on Jetson Nano and TX2");
+}
+
 struct subject {
   std::string name;
-  bool needs_gpu = true;
+  requirement needs = needs_gpu;
   std::function<resource_ptr()> make;
   raw_pair raw;
   unsigned chase = no_chase;
@@ -151,19 +166,28 @@ struct subject {
 std::vector<subject> subjects() {
   using namespace unimem;
   return {
-      {"host_resource", false, [] { return make<host_resource>(); }, posix_memalign_pair(), cpu_chase},
-      {"device_resource", true, [] { return make<device_resource>(); }, cuda_malloc_pair(), gpu_chase},
-      {"managed_resource", true, [] { return make<managed_resource>(); }, cuda_malloc_managed_pair(), gpu_chase},
-      {"pinned_resource", true, [] { return make<pinned_resource>(); },
+      {"host_resource", needs_nothing, [] { return make<host_resource>(); }, posix_memalign_pair(), cpu_chase},
+      {"device_resource", needs_gpu, [] { return make<device_resource>(); }, cuda_malloc_pair(), gpu_chase},
+      {"managed_resource", needs_managed, [] { return make<managed_resource>(); }, cuda_malloc_managed_pair(), gpu_chase},
+      {"pinned_resource", needs_gpu, [] { return make<pinned_resource>(); },
        cuda_host_alloc_pair(cudaHostAllocPortable, "cudaHostAlloc"), cpu_chase},
-      {"pinned_resource_wc", true, [] { return make<pinned_resource>(pinned_options{true, true}); },
+      {"pinned_resource_wc", needs_gpu, [] { return make<pinned_resource>(pinned_options{true, true}); },
        cuda_host_alloc_pair(cudaHostAllocPortable | cudaHostAllocWriteCombined, "cudaHostAlloc(WriteCombined)"), no_chase},
-      {"mapped_resource", true, [] { return make<mapped_resource>(); },
+      {"mapped_resource", needs_mapped, [] { return make<mapped_resource>(); },
        cuda_host_alloc_pair(cudaHostAllocPortable | cudaHostAllocMapped, "cudaHostAlloc(Mapped)"), gpu_chase | cpu_chase},
-      {"registered_resource", true, [] { return make<registered_resource>(); }, host_register_pair(), no_chase},
+      {"registered_resource", needs_host_register, [] { return make<registered_resource>(); }, host_register_pair(), no_chase},
       // Sub-allocators and adaptors: one line each, for example
-      // {"pool_resource<device>", true, [] { return adapt<pool_resource, device_resource>(); }, cuda_malloc_async_pair(), gpu_chase},
+      // {"pool_resource<device>", needs_gpu, [] { return adapt<pool_resource, device_resource>(); }, cuda_malloc_async_pair(), gpu_chase},
   };
+}
+
+/// Why the GPU chase cannot run over `sub`'s memory here ("" when it can): kernels follow the
+/// pointers the CPU wrote, so host-visible memory must have the same address on both sides.
+std::string gpu_chase_unsupported(const subject& sub) {
+  if (std::string why = sub.needs(); !why.empty()) return why;
+  if (sub.name != "mapped_resource") return {};
+  return ub::needs_capability("a GPU chase through host memory", &unimem::device_profile::unified_addressing,
+                              "unifiedAddressing");
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -185,12 +209,7 @@ settings& run_settings() {
 
 double seconds_since(clock_type::time_point t0) { return std::chrono::duration<double>(clock_type::now() - t0).count(); }
 
-bool skip_unusable(benchmark::State& state, const subject& sub) {
-  return sub.needs_gpu && ub::skip_without_gpu(state);
-}
-
 void alloc_free(benchmark::State& state, const subject& sub) {
-  if (skip_unusable(state, sub)) return;
   const auto bytes = static_cast<std::size_t>(state.range(0));
   try {
     const resource_ptr mr = sub.make();
@@ -246,7 +265,6 @@ void alloc_free(benchmark::State& state, const subject& sub) {
 }
 
 void alloc_many_small(benchmark::State& state, const subject& sub) {
-  if (skip_unusable(state, sub)) return;
   const auto count = static_cast<std::size_t>(state.range(0));
   const auto small = static_cast<std::size_t>(state.range(1));
   const std::size_t large = count * small;
@@ -451,13 +469,13 @@ T* device_scratch() {
 }
 
 void gpu_chase_bench(benchmark::State& state, const subject& sub) {
-  if (skip_unusable(state, sub)) return;
   const auto bytes = static_cast<std::size_t>(state.range(0));
   const settings& cfg = run_settings();
   try {
     const resource_ptr mr = sub.make();
     const auto traits = mr->traits();
     if (!traits.device_accessible || (traits.host_accessible && !traits.device_pointer_is_host_pointer)) {
+      // gpu_chase_unsupported() leaves such memory out; reaching here means the traits disagree.
       state.SkipWithError("the chase needs memory kernels reach through the host pointer (unified addressing)");
       return;
     }
@@ -516,7 +534,6 @@ __attribute__((noinline)) void* chase_on_cpu(void* p, std::size_t hops) {
 }
 
 void cpu_chase_bench(benchmark::State& state, const subject& sub) {
-  if (skip_unusable(state, sub)) return;
   const auto bytes = static_cast<std::size_t>(state.range(0));
   const settings& cfg = run_settings();
   try {
@@ -594,28 +611,40 @@ int main(int argc, char** argv) {
                 ub::format_bytes(cfg.many_bytes).c_str(), cfg.chase_trials);
   ub::add_context(ub::device_peaks(), sweep);
 
+  // What cannot run on this machine is left out, with the reason, before anything runs.
   static const std::vector<subject> subs = subjects();
+  auto add_if = [](const std::string& name, const std::string& why, auto fn) -> benchmark::internal::Benchmark* {
+    if (!why.empty()) {
+      ub::leave_out(name, why);
+      return nullptr;
+    }
+    return ub::add(name, fn);
+  };
   for (const subject& s : subs) {
-    auto* b = benchmark::RegisterBenchmark(("alloc_free/" + s.name).c_str(), [&s](benchmark::State& st) { alloc_free(st, s); });
+    auto* b = add_if("alloc_free/" + s.name, s.needs(), [&s](benchmark::State& st) { alloc_free(st, s); });
+    if (b == nullptr) continue;
     for (const std::size_t n : alloc_sizes) b->Arg(static_cast<std::int64_t>(n));
     b->UseManualTime()->MinTime(cfg.alloc_min_time)->Unit(benchmark::kMicrosecond);
   }
   for (const subject& s : subs) {
-    benchmark::RegisterBenchmark(("alloc_many_small/" + s.name).c_str(), [&s](benchmark::State& st) { alloc_many_small(st, s); })
-        ->Args({static_cast<std::int64_t>(cfg.many_count), static_cast<std::int64_t>(cfg.many_bytes)})
+    auto* b = add_if("alloc_many_small/" + s.name, s.needs(), [&s](benchmark::State& st) { alloc_many_small(st, s); });
+    if (b == nullptr) continue;
+    b->Args({static_cast<std::int64_t>(cfg.many_count), static_cast<std::int64_t>(cfg.many_bytes)})
         ->UseManualTime()
         ->MinTime(cfg.alloc_min_time)
         ->Unit(benchmark::kMicrosecond);
   }
   for (const subject& s : subs) {
     if ((s.chase & gpu_chase) == 0) continue;
-    auto* b = benchmark::RegisterBenchmark(("gpu_chase/" + s.name).c_str(), [&s](benchmark::State& st) { gpu_chase_bench(st, s); });
+    auto* b = add_if("gpu_chase/" + s.name, gpu_chase_unsupported(s), [&s](benchmark::State& st) { gpu_chase_bench(st, s); });
+    if (b == nullptr) continue;
     for (const std::size_t n : gpu_sets) b->Arg(static_cast<std::int64_t>(n));
     b->Iterations(cfg.chase_trials)->UseManualTime()->Unit(benchmark::kNanosecond);
   }
   for (const subject& s : subs) {
     if ((s.chase & cpu_chase) == 0) continue;
-    auto* b = benchmark::RegisterBenchmark(("cpu_chase/" + s.name).c_str(), [&s](benchmark::State& st) { cpu_chase_bench(st, s); });
+    auto* b = add_if("cpu_chase/" + s.name, s.needs(), [&s](benchmark::State& st) { cpu_chase_bench(st, s); });
+    if (b == nullptr) continue;
     for (const std::size_t n : cpu_sets) b->Arg(static_cast<std::int64_t>(n));
     b->Iterations(cfg.chase_trials)->UseManualTime()->Unit(benchmark::kNanosecond);
   }

@@ -14,13 +14,12 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
 
 #include <benchmark/benchmark.h>
-
-#include "support/peer_ratio.hpp"
 #include <cuda_runtime.h>
 
 #include <unimem/device_profile.hpp>
@@ -30,8 +29,11 @@
 #include <unimem/stream.hpp>
 #include <unimem_support/cuda.hpp>
 
+#include "support/bench_env.hpp"
+
 namespace {
 
+namespace ub = unimem::bench;
 constexpr std::size_t MiB = std::size_t{1} << 20;
 
 using unimem::support::check;
@@ -66,10 +68,6 @@ void kernel_on_managed(benchmark::State& state, mode m) {
   const std::size_t bytes = static_cast<std::size_t>(state.range(0)) * MiB;
   const std::size_t n = bytes / sizeof(float);
   const unimem::device_profile prof = unimem::device_profile::current();
-  if (m == mode::cuda_prefetch && !prof.concurrent_managed_access) {
-    state.SkipWithError("cudaMemPrefetchAsync is unsupported without concurrentManagedAccess");
-    return;
-  }
   unimem::managed_resource mr(unimem::managed_attach::global, prof);
   auto* x = static_cast<float*>(mr.allocate(bytes));
   unimem::cuda_stream stream;
@@ -160,19 +158,11 @@ void configure(benchmark::internal::Benchmark* b) {
   b->Arg(64)->Arg(256)->ArgName("MiB")->UseManualTime()->Unit(benchmark::kMillisecond);
 }
 
-BENCHMARK_CAPTURE(kernel_on_managed, no_prefetch, mode::no_prefetch)->Apply(configure);
-BENCHMARK_CAPTURE(kernel_on_managed, cuda_prefetch, mode::cuda_prefetch)->Apply(configure);
-BENCHMARK_CAPTURE(kernel_on_managed, unimem_prefetch, mode::unimem_prefetch)->Apply(configure);
-BENCHMARK_CAPTURE(kernel_on_managed, resident, mode::resident)->Apply(configure);
-BENCHMARK(kernel_on_device_after_copy)->Apply(configure);
-BENCHMARK_CAPTURE(round_trip, page_faults, false)->Apply(configure);
-BENCHMARK_CAPTURE(round_trip, unimem_prefetch_and_host_access, true)->Apply(configure);
-
 /// Prints the console table as usual and remembers each case's time for the ratio table.
-class ratio_reporter : public benchmark::ConsoleReporter {
+class ratio_reporter : public ub::console_reporter {
  public:
   void ReportRuns(const std::vector<Run>& runs) override {
-    ConsoleReporter::ReportRuns(runs);
+    console_reporter::ReportRuns(runs);
     for (const Run& r : runs) {
       if (r.run_type == Run::RT_Iteration && r.iterations > 0) times_[r.benchmark_name()] = r.GetAdjustedRealTime();
     }
@@ -208,25 +198,37 @@ class ratio_reporter : public benchmark::ConsoleReporter {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string why;
-  if (unimem::cuda_device_count(&why) == 0) {
-    std::printf("bench_managed_prefetch: no CUDA GPU (%s); nothing to measure\n", why.c_str());
-    return 0;
+  using unimem::device_profile;
+  const std::string managed_why = ub::needs_capability("managed memory", &device_profile::managed_memory, "managedMemory");
+  std::string prefetch_why = managed_why;
+  if (prefetch_why.empty()) {
+    prefetch_why = ub::needs_capability("the raw cudaMemPrefetchAsync", &device_profile::concurrent_managed_access,
+                                        "concurrentManagedAccess", "; unimem::prefetch attaches instead there");
   }
-  const unimem::device_profile prof = unimem::device_profile::current();
-  std::printf("device: %s, concurrentManagedAccess = %d, integrated = %d\n", prof.name.c_str(),
-              prof.concurrent_managed_access ? 1 : 0, prof.integrated ? 1 : 0);
-  if (!prof.concurrent_managed_access) {
-    std::printf("note: without concurrent managed access unimem::prefetch attaches instead of migrating, and the "
-                "raw cudaMemPrefetchAsync case is skipped\n");
+  const std::string device_why = ub::gpu().ok ? std::string() : ub::no_gpu_reason();
+  const std::pair<std::string, std::function<void(benchmark::State&)>> cases[] = {
+      {"kernel_on_managed/no_prefetch", [](benchmark::State& s) { kernel_on_managed(s, mode::no_prefetch); }},
+      {"kernel_on_managed/cuda_prefetch", [](benchmark::State& s) { kernel_on_managed(s, mode::cuda_prefetch); }},
+      {"kernel_on_managed/unimem_prefetch", [](benchmark::State& s) { kernel_on_managed(s, mode::unimem_prefetch); }},
+      {"kernel_on_managed/resident", [](benchmark::State& s) { kernel_on_managed(s, mode::resident); }},
+      {"kernel_on_device_after_copy", kernel_on_device_after_copy},
+      {"round_trip/page_faults", [](benchmark::State& s) { round_trip(s, false); }},
+      {"round_trip/unimem_prefetch_and_host_access", [](benchmark::State& s) { round_trip(s, true); }},
+  };
+  for (const auto& [name, fn] : cases) {
+    const std::string& why = name == "kernel_on_managed/cuda_prefetch" ? prefetch_why
+                             : name == "kernel_on_device_after_copy"  ? device_why
+                                                                       : managed_why;
+    if (why.empty()) configure(ub::add(name, fn));
+    else ub::leave_out(name, why);
   }
-  std::vector<char*> args;
-  unimem::bench::apply_quick_mode(argc, argv, args);
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   ratio_reporter reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  reporter.print_ratios();
-  benchmark::Shutdown();
-  return 0;
+  return ub::run_benchmarks(
+      argc, argv, reporter,
+      [] {
+        const device_profile& prof = ub::gpu().profile;
+        std::printf("device: %s, concurrentManagedAccess = %d, integrated = %d\n", prof.name.c_str(),
+                    prof.concurrent_managed_access ? 1 : 0, prof.integrated ? 1 : 0);
+      },
+      [&reporter] { reporter.print_ratios(); });
 }

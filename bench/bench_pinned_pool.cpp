@@ -1,6 +1,8 @@
 // A pinned staging buffer per frame: unimem's pool (and fixed_block_pool) over pinned memory
-// against cudaMallocHost + cudaFreeHost, allocate + free pairs, in one run. Needs a GPU.
+// against cudaMallocHost + cudaFreeHost, allocate + free pairs, in one run. Needs a GPU (without
+// one everything is left out, in one line).
 #include <cstdio>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -12,21 +14,15 @@
 #include <unimem/resources/pinned_resource.hpp>
 #include <unimem/pools/pool_resource.hpp>
 
+#include "support/bench_env.hpp"
 #include "support/summary.hpp"
 
 namespace {
 
 using namespace unimem;
-
-bool have_gpu(benchmark::State& state) {
-  std::string why;
-  if (cuda_device_count(&why) > 0) return true;
-  state.SkipWithError(("needs a CUDA GPU: " + why).c_str());
-  return false;
-}
+namespace ub = unimem::bench;
 
 void bm_cuda_malloc_host(benchmark::State& state) {
-  if (!have_gpu(state)) return;
   const auto bytes = static_cast<std::size_t>(state.range(0));
   for (auto _ : state) {
     void* p = nullptr;
@@ -40,7 +36,6 @@ void bm_cuda_malloc_host(benchmark::State& state) {
 }
 
 void bm_pool_pinned(benchmark::State& state, bool learn) {
-  if (!have_gpu(state)) return;
   const auto bytes = static_cast<std::size_t>(state.range(0));
   pinned_resource pinned;
   pool_options o;
@@ -55,7 +50,6 @@ void bm_pool_pinned(benchmark::State& state, bool learn) {
 }
 
 void bm_fixed_block_pinned(benchmark::State& state) {
-  if (!have_gpu(state)) return;
   const auto bytes = static_cast<std::size_t>(state.range(0));
   pinned_resource pinned;
   fixed_block_pool pool(pinned, bytes);
@@ -71,28 +65,39 @@ const std::vector<std::int64_t> sizes = {64 << 10, 1 << 20, 6 << 20, 32 << 20};
 
 }  // namespace
 
-BENCHMARK(bm_cuda_malloc_host)->ArgsProduct({sizes})->Unit(benchmark::kMicrosecond);
-BENCHMARK_CAPTURE(bm_pool_pinned, learned, true)->ArgsProduct({sizes})->Unit(benchmark::kNanosecond);
-BENCHMARK_CAPTURE(bm_pool_pinned, general, false)->ArgsProduct({sizes})->Unit(benchmark::kNanosecond);
-BENCHMARK(bm_fixed_block_pinned)->ArgsProduct({sizes})->Unit(benchmark::kNanosecond);
-
 int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  unimem::bench::keeping_reporter rep;
-  benchmark::RunSpecifiedBenchmarks(&rep);
-  std::printf("\nallocate + free pair: cudaMallocHost + cudaFreeHost time / pool time (same run; target >= 1000)\n");
-  std::printf("%12s %16s %16s %16s %16s\n", "bytes", "cudaMallocHost us", "pool learned", "pool general", "fixed_block");
-  for (std::int64_t s : sizes) {
-    const std::string arg = "/" + std::to_string(s);
-    const auto* base = rep.find("bm_cuda_malloc_host" + arg);
-    if (base == nullptr) continue;
-    auto ratio = [&](const std::string& name) {
-      const auto* r = rep.find(name + arg);
-      return r == nullptr ? 0.0 : base->GetAdjustedRealTime() * 1000.0 / r->GetAdjustedRealTime();
-    };
-    std::printf("%12lld %16.1f %15.0fx %15.0fx %15.0fx\n", static_cast<long long>(s), base->GetAdjustedRealTime(),
-                ratio("bm_pool_pinned/learned"), ratio("bm_pool_pinned/general"), ratio("bm_fixed_block_pinned"));
+  struct family {
+    std::string name;
+    std::function<void(benchmark::State&)> fn;
+    benchmark::TimeUnit unit;
+  };
+  const family families[] = {
+      {"bm_cuda_malloc_host", bm_cuda_malloc_host, benchmark::kMicrosecond},
+      {"bm_pool_pinned/learned", [](benchmark::State& s) { bm_pool_pinned(s, true); }, benchmark::kNanosecond},
+      {"bm_pool_pinned/general", [](benchmark::State& s) { bm_pool_pinned(s, false); }, benchmark::kNanosecond},
+      {"bm_fixed_block_pinned", bm_fixed_block_pinned, benchmark::kNanosecond},
+  };
+  for (const family& f : families) {
+    if (!ub::gpu().ok) {
+      ub::leave_out(f.name, ub::no_gpu_reason());
+      continue;
+    }
+    ub::add(f.name, f.fn)->ArgsProduct({sizes})->Unit(f.unit);
   }
-  benchmark::Shutdown();
-  return 0;
+  unimem::bench::keeping_reporter rep;
+  return ub::run_benchmarks(argc, argv, rep, {}, [&rep] {
+    std::printf("\nallocate + free pair: cudaMallocHost + cudaFreeHost time / pool time (same run; target >= 1000)\n");
+    std::printf("%12s %16s %16s %16s %16s\n", "bytes", "cudaMallocHost us", "pool learned", "pool general", "fixed_block");
+    for (std::int64_t s : sizes) {
+      const std::string arg = "/" + std::to_string(s);
+      const auto* base = rep.find("bm_cuda_malloc_host" + arg);
+      if (base == nullptr) continue;
+      auto ratio = [&](const std::string& name) {
+        const auto* r = rep.find(name + arg);
+        return r == nullptr ? 0.0 : base->GetAdjustedRealTime() * 1000.0 / r->GetAdjustedRealTime();
+      };
+      std::printf("%12lld %16.1f %15.0fx %15.0fx %15.0fx\n", static_cast<long long>(s), base->GetAdjustedRealTime(),
+                  ratio("bm_pool_pinned/learned"), ratio("bm_pool_pinned/general"), ratio("bm_fixed_block_pinned"));
+    }
+  });
 }

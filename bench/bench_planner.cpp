@@ -121,14 +121,8 @@ int main(int argc, char** argv) {
     x.options.time_limit_ms = 60000;
     in.push_back(std::move(x));
   }
-  for (const input& x : in) {
-    benchmark::RegisterBenchmark(("plan/" + x.name).c_str(), bench_unimem, &x)->Unit(benchmark::kMillisecond);
-  }
-  std::vector<char*> args;
-  unimem::bench::apply_quick_mode(argc, argv, args);
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  namespace ub = unimem::bench;
+  for (const input& x : in) ub::add("plan/" + x.name, bench_unimem, &x)->Unit(benchmark::kMillisecond);
+  ub::console_reporter reporter;
+  return ub::run_benchmarks(argc, argv, reporter);
 }

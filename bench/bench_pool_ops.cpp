@@ -1,5 +1,5 @@
 // The pools' per-call cost on the CPU (their bookkeeping is host code whatever the upstream):
-// allocate + free pairs and a random mix, against malloc, in one run.
+// allocate + free pairs and a random mix, against malloc, in one run. Runs anywhere (host memory).
 #include <random>
 #include <vector>
 
@@ -9,6 +9,8 @@
 #include <unimem/pools/fixed_block_pool.hpp>
 #include <unimem/resources/host_resource.hpp>
 #include <unimem/pools/pool_resource.hpp>
+
+#include "support/bench_main.hpp"
 
 namespace {
 
@@ -98,14 +100,23 @@ void bm_mix_pool(benchmark::State& state, fit_strategy fit) {
 
 }  // namespace
 
-BENCHMARK(bm_pair_malloc)->Arg(4096)->Arg(1 << 20);
-BENCHMARK_CAPTURE(bm_pair_pool, learned, true, fit_strategy::tlsf)->Arg(4096)->Arg(1 << 20);
-BENCHMARK_CAPTURE(bm_pair_pool, tlsf, false, fit_strategy::tlsf)->Arg(4096)->Arg(1 << 20);
-BENCHMARK_CAPTURE(bm_pair_pool, best_fit, false, fit_strategy::ordered_best_fit)->Arg(4096)->Arg(1 << 20);
-BENCHMARK(bm_pair_fixed_block)->Arg(4096)->Arg(1 << 20);
-BENCHMARK(bm_arena)->Arg(4096);
-BENCHMARK(bm_mix_malloc);
-BENCHMARK_CAPTURE(bm_mix_pool, tlsf, fit_strategy::tlsf);
-BENCHMARK_CAPTURE(bm_mix_pool, best_fit, fit_strategy::ordered_best_fit);
-
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  namespace ub = unimem::bench;
+  ub::add("bm_pair_malloc", bm_pair_malloc)->Arg(4096)->Arg(1 << 20);
+  ub::add("bm_pair_pool/learned", [](benchmark::State& s) { bm_pair_pool(s, true, fit_strategy::tlsf); })
+      ->Arg(4096)
+      ->Arg(1 << 20);
+  ub::add("bm_pair_pool/tlsf", [](benchmark::State& s) { bm_pair_pool(s, false, fit_strategy::tlsf); })
+      ->Arg(4096)
+      ->Arg(1 << 20);
+  ub::add("bm_pair_pool/best_fit", [](benchmark::State& s) { bm_pair_pool(s, false, fit_strategy::ordered_best_fit); })
+      ->Arg(4096)
+      ->Arg(1 << 20);
+  ub::add("bm_pair_fixed_block", bm_pair_fixed_block)->Arg(4096)->Arg(1 << 20);
+  ub::add("bm_arena", bm_arena)->Arg(4096);
+  ub::add("bm_mix_malloc", bm_mix_malloc);
+  ub::add("bm_mix_pool/tlsf", [](benchmark::State& s) { bm_mix_pool(s, fit_strategy::tlsf); });
+  ub::add("bm_mix_pool/best_fit", [](benchmark::State& s) { bm_mix_pool(s, fit_strategy::ordered_best_fit); });
+  ub::console_reporter reporter;
+  return ub::run_benchmarks(argc, argv, reporter);
+}

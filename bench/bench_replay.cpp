@@ -1,7 +1,7 @@
 // Replays every trace in data/alloc-traces through unimem's pool (over host, device and pinned
 // memory) and its peers — cub::CachingDeviceAllocator (default and power-of-two bins), a fresh
 // cudaMemPool, cudaMalloc — in one run, then prints unimem's time and memory against each peer's.
-// Without a GPU only the host-memory resources run.
+// Without a GPU only the host-memory resources run; the others are left out, in one line.
 //
 // Each benchmark iteration replays the whole trace on one resource instance (the first replay,
 // which grows the pool, happens before timing). Counters: ns_per_op (median of calls timed one by
@@ -13,9 +13,8 @@
 
 #include <benchmark/benchmark.h>
 
-#include "support/peer_ratio.hpp"
-
 #include "replay_core.hpp"
+#include "support/bench_env.hpp"
 #include "support/summary.hpp"
 
 namespace {
@@ -88,36 +87,28 @@ void summary(const unimem::bench::keeping_reporter& rep) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<char*> args;
-  unimem::bench::apply_quick_mode(argc, argv, args);
-  benchmark::Initialize(&argc, argv);
+  namespace ub = unimem::bench;
   // The README's quick run replays three representative traces; the full run replays them all.
   const std::vector<std::string> quick_traces = {"mobilenet_v2_b1_float32", "resnet50_b8_float16", "vit_b_16_b8_float16"};
-  std::string why;
-  const bool gpu = gpu_available(&why);
-  if (!gpu) std::fprintf(stderr, "bench_replay: no CUDA device (%s): host-memory resources only\n", why.c_str());
   loaded& d = data();
   for (const std::string& f : trace_files(std::string(UNIMEM_BENCH_DATA_DIR) + "/alloc-traces")) {
     alloc_trace t = load_trace(f);
-    if (unimem::bench::quick_mode() &&
-        std::find(quick_traces.begin(), quick_traces.end(), t.name) == quick_traces.end()) {
+    if (ub::quick_mode() && std::find(quick_traces.begin(), quick_traces.end(), t.name) == quick_traces.end()) {
       continue;
     }
     d.traces.push_back(std::move(t));
   }
-  for (replay_target& t : all_targets()) {
-    if (!t.needs_gpu || gpu) d.targets.push_back(std::move(t));
-  }
+  d.targets = all_targets();
   for (const alloc_trace& t : d.traces) {
     for (const replay_target& target : d.targets) {
-      benchmark::RegisterBenchmark(("replay/" + t.name + "/" + target.name).c_str(), bm_replay, &t, &target)
-          ->Unit(benchmark::kMicrosecond)
-          ->UseRealTime();
+      const std::string name = "replay/" + t.name + "/" + target.name;
+      if (target.needs_gpu && !ub::gpu().ok) {
+        ub::leave_out(name, ub::no_gpu_reason());
+        continue;
+      }
+      ub::add(name, bm_replay, &t, &target)->Unit(benchmark::kMicrosecond)->UseRealTime();
     }
   }
   unimem::bench::keeping_reporter reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  summary(reporter);
-  benchmark::Shutdown();
-  return 0;
+  return ub::run_benchmarks(argc, argv, reporter, {}, [&reporter] { summary(reporter); });
 }

@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -29,7 +28,7 @@
 #include <unimem/planning/residency_manager.hpp>
 #include <unimem/resources/host_resource.hpp>
 
-#include "support/peer_ratio.hpp"
+#include "support/bench_env.hpp"
 
 namespace {
 
@@ -95,15 +94,7 @@ struct setup {
   }
 };
 
-bool skip_without_gpu(benchmark::State& state, memory mem) {
-  std::string why;
-  if (mem == memory::host || unimem::cuda_device_count(&why) > 0) return false;
-  state.SkipWithError(("needs a CUDA GPU: " + why).c_str());
-  return true;
-}
-
 void first_request(benchmark::State& state, memory mem, bool managed) {
-  if (skip_without_gpu(state, mem)) return;
   (void)files();
   std::size_t peak = 0;
   for (auto _ : state) {
@@ -121,7 +112,6 @@ void first_request(benchmark::State& state, memory mem, bool managed) {
 }
 
 void churn(benchmark::State& state, memory mem, bool managed) {
-  if (skip_without_gpu(state, mem)) return;
   setup s(mem, managed);
   for (const auto& d : defs) s.mgr->acquire(d.name).release();  // warm: the first loads are not churn
   const std::size_t loads_before = s.mgr->stats().loads;
@@ -139,7 +129,6 @@ void churn(benchmark::State& state, memory mem, bool managed) {
 }
 
 void resident_hit(benchmark::State& state, memory mem) {
-  if (skip_without_gpu(state, mem)) return;
   setup s(mem, true);
   s.mgr->acquire(defs[0].name).release();
   for (auto _ : state) {
@@ -148,34 +137,30 @@ void resident_hit(benchmark::State& state, memory mem) {
   }
 }
 
-void register_all(memory mem, const char* prefix) {
+/// Registers the five cases over `mem`, or leaves them out with `why_not` when that is not empty.
+void register_all(memory mem, const char* prefix, const std::string& why_not) {
+  namespace ub = unimem::bench;
   const std::string p = prefix;
-  benchmark::RegisterBenchmark((p + "/first_request/all_resident").c_str(), first_request, mem, false)
-      ->UseManualTime()
-      ->Unit(benchmark::kMillisecond);
-  benchmark::RegisterBenchmark((p + "/first_request/managed").c_str(), first_request, mem, true)
-      ->UseManualTime()
-      ->Unit(benchmark::kMillisecond);
-  benchmark::RegisterBenchmark((p + "/churn/all_resident").c_str(), churn, mem, false)->Unit(benchmark::kMicrosecond);
-  benchmark::RegisterBenchmark((p + "/churn/managed").c_str(), churn, mem, true)->Unit(benchmark::kMillisecond);
-  benchmark::RegisterBenchmark((p + "/resident_hit").c_str(), resident_hit, mem)->Unit(benchmark::kNanosecond);
+  if (!why_not.empty()) {
+    for (const char* c : {"/first_request/all_resident", "/first_request/managed", "/churn/all_resident", "/churn/managed",
+                          "/resident_hit"}) {
+      ub::leave_out(p + c, why_not);
+    }
+    return;
+  }
+  ub::add(p + "/first_request/all_resident", first_request, mem, false)->UseManualTime()->Unit(benchmark::kMillisecond);
+  ub::add(p + "/first_request/managed", first_request, mem, true)->UseManualTime()->Unit(benchmark::kMillisecond);
+  ub::add(p + "/churn/all_resident", churn, mem, false)->Unit(benchmark::kMicrosecond);
+  ub::add(p + "/churn/managed", churn, mem, true)->Unit(benchmark::kMillisecond);
+  ub::add(p + "/resident_hit", resident_hit, mem)->Unit(benchmark::kNanosecond);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  register_all(memory::host, "host");
-  std::string why;
-  if (unimem::cuda_device_count(&why) > 0) {
-    register_all(memory::policy, "device");
-  } else {
-    std::fprintf(stderr, "bench_residency: no CUDA GPU (%s): the device variant is not registered\n", why.c_str());
-  }
-  std::vector<char*> args;
-  unimem::bench::apply_quick_mode(argc, argv, args);
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  namespace ub = unimem::bench;
+  register_all(memory::host, "host", "");
+  register_all(memory::policy, "device", ub::gpu().ok ? std::string() : ub::no_gpu_reason());
+  ub::console_reporter reporter;
+  return ub::run_benchmarks(argc, argv, reporter);
 }

@@ -14,10 +14,12 @@
 
 #include <unimem/unimem.hpp>
 
+#include "support/bench_env.hpp"
 #include "support/peer_ratio.hpp"
 
 namespace {
 
+namespace ub = unimem::bench;
 using clock_type = std::chrono::steady_clock;
 
 struct raw_pair {
@@ -29,13 +31,8 @@ struct raw_pair {
 // is unspecified.
 void* or_null(cudaError_t err, void* const& p) { return err == cudaSuccess ? p : nullptr; }
 
-void alloc_free_vs_raw(benchmark::State& state, bool needs_gpu,
-                       const std::function<std::unique_ptr<unimem::memory_resource>()>& make, const raw_pair& raw) {
-  std::string why;
-  if (needs_gpu && unimem::cuda_device_count(&why) == 0) {
-    state.SkipWithError(("needs a CUDA GPU: " + why).c_str());
-    return;
-  }
+void alloc_free_vs_raw(benchmark::State& state, const std::function<std::unique_ptr<unimem::memory_resource>()>& make,
+                       const raw_pair& raw) {
   const auto bytes = static_cast<std::size_t>(state.range(0));
   std::unique_ptr<unimem::memory_resource> mr = make();
   auto timed_unimem = [&] {
@@ -99,29 +96,42 @@ const raw_pair cuda_host_alloc_mapped_pair{
     },
     [](void* p) { cudaFreeHost(p); }};
 
+std::string needs_gpu() { return ub::gpu().ok ? std::string() : ub::no_gpu_reason(); }
+
 void register_all() {
+  using unimem::device_profile;
   struct def {
     const char* name;
-    bool needs_gpu;
+    std::string why_not;  ///< "" when it can run here
     std::function<std::unique_ptr<unimem::memory_resource>()> make;
     const raw_pair* raw;
   };
   // registered_resource (mmap + cudaHostRegister) is compared with cudaHostAlloc, the other way to
   // get pinned host memory.
   const def defs[] = {
-      {"host_resource_vs_posix_memalign", false, [] { return std::make_unique<unimem::host_resource>(); }, &posix_memalign_pair},
-      {"device_resource_vs_cudaMalloc", true, [] { return std::make_unique<unimem::device_resource>(); }, &cuda_malloc_pair},
-      {"managed_resource_vs_cudaMallocManaged", true, [] { return std::make_unique<unimem::managed_resource>(); },
-       &cuda_malloc_managed_pair},
-      {"pinned_resource_vs_cudaHostAlloc", true, [] { return std::make_unique<unimem::pinned_resource>(); }, &cuda_host_alloc_pair},
-      {"mapped_resource_vs_cudaHostAlloc_mapped", true, [] { return std::make_unique<unimem::mapped_resource>(); },
-       &cuda_host_alloc_mapped_pair},
-      {"registered_resource_vs_cudaHostAlloc", true, [] { return std::make_unique<unimem::registered_resource>(); },
+      {"host_resource_vs_posix_memalign", "", [] { return std::make_unique<unimem::host_resource>(); }, &posix_memalign_pair},
+      {"device_resource_vs_cudaMalloc", needs_gpu(), [] { return std::make_unique<unimem::device_resource>(); },
+       &cuda_malloc_pair},
+      {"managed_resource_vs_cudaMallocManaged",
+       ub::needs_capability("managed memory", &device_profile::managed_memory, "managedMemory"),
+       [] { return std::make_unique<unimem::managed_resource>(); }, &cuda_malloc_managed_pair},
+      {"pinned_resource_vs_cudaHostAlloc", needs_gpu(), [] { return std::make_unique<unimem::pinned_resource>(); },
        &cuda_host_alloc_pair},
+      {"mapped_resource_vs_cudaHostAlloc_mapped",
+       ub::needs_capability("mapped memory", &device_profile::can_map_host_memory, "canMapHostMemory"),
+       [] { return std::make_unique<unimem::mapped_resource>(); }, &cuda_host_alloc_mapped_pair},
+      {"registered_resource_vs_cudaHostAlloc",
+       ub::needs_capability("registered memory (cudaHostRegister)", &device_profile::host_register_supported,
+                            "hostRegisterSupported", ", as on Jetson Nano and TX2"),
+       [] { return std::make_unique<unimem::registered_resource>(); }, &cuda_host_alloc_pair},
   };
   for (const auto& d : defs) {
-    benchmark::RegisterBenchmark((std::string("alloc_free/") + d.name).c_str(),
-                                 [d](benchmark::State& s) { alloc_free_vs_raw(s, d.needs_gpu, d.make, *d.raw); })
+    const std::string name = std::string("alloc_free/") + d.name;
+    if (!d.why_not.empty()) {
+      ub::leave_out(name, d.why_not);
+      continue;
+    }
+    ub::add(name, [d](benchmark::State& s) { alloc_free_vs_raw(s, d.make, *d.raw); })
         ->Arg(4 << 10)
         ->Arg(1 << 20)
         ->Arg(16 << 20)
@@ -133,7 +143,7 @@ void register_all() {
 
 int main(int argc, char** argv) {
   // Create the CUDA context up front so that the first GPU benchmark does not pay for it.
-  if (unimem::cuda_device_count() > 0) cudaFree(nullptr);
+  if (ub::gpu().ok) cudaFree(nullptr);
   register_all();
   return unimem::bench::run_with_peer_table(argc, argv);
 }

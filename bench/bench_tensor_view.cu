@@ -34,7 +34,7 @@
 #include <benchmark/benchmark.h>
 #include <cuda_runtime.h>
 
-#include "support/peer_ratio.hpp"
+#include "support/bench_env.hpp"
 
 #include <unimem/typed/buffer.hpp>
 #include <unimem/device_profile.hpp>
@@ -229,13 +229,6 @@ __global__ void count_mismatches(const float* out, const float* in, std::int64_t
   }
 }
 
-bool require_gpu(benchmark::State& state) {
-  std::string why;
-  if (unimem::cuda_device_count(&why) > 0) return true;
-  state.SkipWithError(("needs a CUDA GPU: " + why).c_str());
-  return false;
-}
-
 bool check(cudaError_t err, benchmark::State& state) {
   if (err == cudaSuccess) return true;
   state.SkipWithError(cudaGetErrorString(err));
@@ -364,7 +357,6 @@ void run_variants(benchmark::State& state, workload& w, const std::vector<varian
 
 /// 1-D: n floats (2^26 = 256 MiB in, 256 MiB out; 2^20 = 4 MiB, which stays in the L2 of an H100).
 void BM_affine_1d(benchmark::State& state) {
-  if (!require_gpu(state)) return;
   const std::int64_t n = state.range(0);
   workload w(1, n, n);
   float* o = w.out.data();
@@ -385,7 +377,6 @@ void BM_affine_1d(benchmark::State& state) {
 
 /// 2-D contiguous rows × cols: raw, tensor_view, strided_view, mdspan layout_right.
 void BM_affine_2d(benchmark::State& state) {
-  if (!require_gpu(state)) return;
   const std::int64_t rows = state.range(0);
   const std::int64_t cols = state.range(1);
   workload w(rows, cols, cols);
@@ -410,7 +401,6 @@ void BM_affine_2d(benchmark::State& state) {
 /// per array; the view is the pitched_view that subview() returns, "strided" the strided_view that
 /// slice() returns for the same elements, and the mdspan layout_stride.
 void BM_affine_2d_column_slice(benchmark::State& state) {
-  if (!require_gpu(state)) return;
   const std::int64_t rows = state.range(0);
   const std::int64_t cols = state.range(1);
   const std::int64_t ld = 2 * cols;
@@ -435,7 +425,6 @@ void BM_affine_2d_column_slice(benchmark::State& state) {
 
 /// 3-D planar image C × H × W (default 3 × 2160 × 3840: a 4K frame per channel).
 void BM_affine_3d_planar(benchmark::State& state) {
-  if (!require_gpu(state)) return;
   const std::int64_t c = state.range(0);
   const std::int64_t h = state.range(1);
   const std::int64_t wd = state.range(2);
@@ -458,23 +447,26 @@ void BM_affine_3d_planar(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK(BM_affine_1d)->Arg(std::int64_t{1} << 26)->Arg(std::int64_t{1} << 20)->UseManualTime()->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_affine_2d)->Args({8192, 8192})->Args({1080, 1920})->UseManualTime()->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_affine_2d_column_slice)->Args({8192, 4096})->UseManualTime()->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_affine_3d_planar)->Args({3, 2160, 3840})->UseManualTime()->Unit(benchmark::kMicrosecond);
-
 int main(int argc, char** argv) {
-  std::string why;
-  if (unimem::cuda_device_count(&why) == 0) {
-    std::printf("bench_tensor_view: no CUDA GPU (%s); nothing to measure\n", why.c_str());
-    return 0;
+  namespace ub = unimem::bench;
+  const std::pair<const char*, void (*)(benchmark::State&)> cases[] = {
+      {"BM_affine_1d", BM_affine_1d},
+      {"BM_affine_2d", BM_affine_2d},
+      {"BM_affine_2d_column_slice", BM_affine_2d_column_slice},
+      {"BM_affine_3d_planar", BM_affine_3d_planar},
+  };
+  for (const auto& [name, fn] : cases) {
+    if (!ub::gpu().ok) {
+      ub::leave_out(name, ub::no_gpu_reason());
+      continue;
+    }
+    auto* b = ub::add(name, fn);
+    if (fn == BM_affine_1d) b->Arg(std::int64_t{1} << 26)->Arg(std::int64_t{1} << 20);
+    if (fn == BM_affine_2d) b->Args({8192, 8192})->Args({1080, 1920});
+    if (fn == BM_affine_2d_column_slice) b->Args({8192, 4096});
+    if (fn == BM_affine_3d_planar) b->Args({3, 2160, 3840});
+    b->UseManualTime()->Unit(benchmark::kMicrosecond);
   }
-  std::printf("device: %s\n", unimem::device_profile::current().name.c_str());
-  std::vector<char*> args;
-  unimem::bench::apply_quick_mode(argc, argv, args);  // UNIMEM_BENCH_QUICK=1: 0.05 s per case
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  ub::console_reporter reporter;
+  return ub::run_benchmarks(argc, argv, reporter, [] { std::printf("device: %s\n", ub::gpu().profile.name.c_str()); });
 }

@@ -55,14 +55,7 @@ for name in bandwidth latency; do
 done
 
 # The first python3 that has matplotlib draws the charts; any python3 writes the tables.
-py=""
-for candidate in python3 /usr/bin/python3; do
-  if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c "import matplotlib" >/dev/null 2>&1; then
-    py=$candidate
-    break
-  fi
-done
-[ -n "$py" ] || py=python3
+py=$(unimem_python_with matplotlib) || py=python3
 shopt -s nullglob
 jsons=("$out"/bench_*.json)
 status=0

@@ -67,3 +67,34 @@ unimem_build() {
     { cat "$dir/configure.log"; echo "unimem: cmake configure failed (log above)" >&2; return 1; }
   cmake --build "$dir" --parallel "${UNIMEM_JOBS:-$(nproc)}"
 }
+
+# Prints the path of the first python3 that can import module $1: python3 on PATH, then the
+# system's /usr/bin/python3 (where Debian's python3-* packages install). Fails when none can.
+unimem_python_with() {
+  local py
+  for py in python3 /usr/bin/python3; do
+    if command -v "$py" >/dev/null 2>&1 && "$py" -c "import $1" >/dev/null 2>&1; then
+      command -v "$py"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# An optional Debian package ($1) for something the run can do without ($2, e.g. "charts"): as root
+# it is installed (within 3 minutes: a machine without network must not hang here), otherwise the
+# command that installs it is printed. Never fails the caller; returns 0 when it is installed now.
+unimem_optional_package() {
+  local pkg=$1 what=$2
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "unimem: installing $pkg for the $what"
+    if DEBIAN_FRONTEND=noninteractive timeout 180 sh -c \
+      "apt-get update -qq && apt-get install -y -qq --no-install-recommends $pkg" >/dev/null 2>&1; then
+      return 0
+    fi
+    echo "unimem: apt-get could not install $pkg (no network?): no $what. Install it with: apt-get install -y $pkg"
+    return 1
+  fi
+  echo "unimem: no $what: $pkg is not installed. Install it with: sudo apt-get install -y $pkg"
+  return 1
+}

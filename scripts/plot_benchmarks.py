@@ -10,13 +10,12 @@ package is named, and the exit status is 2.
 """
 
 import argparse
-import json
-import math
 import os
 import sys
 from collections import OrderedDict, defaultdict
 
-KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_results import fmt_bytes, fmt_num, load_json, path_of, run_failed, run_message  # noqa: E402
 
 # What each bandwidth chart shows: (file stem, title, name prefixes of the paths drawn).
 BANDWIDTH_CHARTS = [
@@ -33,44 +32,24 @@ BANDWIDTH_CHARTS = [
 ]
 
 
-def fmt_bytes(b):
-    b = int(b)
-    for unit, size in (("GiB", GiB), ("MiB", MiB), ("KiB", KiB)):
-        if b >= size and b % size == 0:
-            return f"{b // size} {unit}"
-    return f"{b} B"
-
-
-def fmt_num(x, digits=3):
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    if x == 0:
-        return "0"
-    mag = math.floor(math.log10(abs(x)))
-    decimals = max(0, digits - 1 - mag)
-    return f"{x:.{decimals}f}"
-
-
-def path_of(name):
-    """'copy_ce/h2d/pinned/4096/iterations:5/manual_time' -> 'copy_ce/h2d/pinned'."""
-    parts = name.split("/")
-    return "/".join(parts[:3]) if len(parts) >= 3 else name
-
-
 def load(files):
     context, runs, skipped = {}, [], []
     for f in files:
-        with open(f) as fh:
-            data = json.load(fh)
+        data = load_json(f)
+        if data is None:
+            print(f"plot_benchmarks.py: {f} is missing, empty or not JSON; left aside", file=sys.stderr)
+            continue
         ctx = data.get("context", {})
+        if ctx.get("unimem_left_out"):
+            context.setdefault("left_out", []).append(ctx["unimem_left_out"])
         for k, v in ctx.items():
             if k.startswith("unimem_") or k in ("date", "host_name", "executable", "caches"):
                 context.setdefault(k, v)
         for b in data.get("benchmarks", []):
             if b.get("run_type", "iteration") != "iteration":
                 continue  # aggregates of --benchmark_repetitions: the counters already hold medians
-            if b.get("error_occurred") or b.get("skipped"):
-                skipped.append((path_of(b["name"]), b.get("error_message") or b.get("skip_message", "")))
+            if run_failed(b):
+                skipped.append((path_of(b["name"]), run_message(b)))
                 continue
             runs.append(b)
     return context, runs, skipped
@@ -207,6 +186,10 @@ def tables(context, runs, skipped):
         out.append(md_table(["resource", "many", "one large", "many / one", "plain many", "plain one",
                              "many, unimem / plain"], rows))
 
+    if context.get("left_out"):
+        out += ["", "### Left out on this machine", ""]
+        out += [f"- {line}" for line in context["left_out"]]
+
     if skipped:
         reasons = OrderedDict()
         for path, why in skipped:
@@ -223,6 +206,8 @@ def tables(context, runs, skipped):
 def plots(plt, out_dir, context, runs):
     written = []
     gpu = context.get("unimem_gpu", "")
+    if gpu.startswith("none"):
+        gpu = "no GPU: host memory only"  # the reason is in tables.md; a title has no room for it
     dram = float(context.get("unimem_dram_peak_GBps", "0") or 0)
     pcie = float(context.get("unimem_pcie_peak_GBps", "0") or 0)
     integrated = context.get("unimem_integrated") == "1"

@@ -73,9 +73,12 @@ TEST(growth_policy, frugal_growth_does_not_cut_a_much_larger_free_chunk) {
   EXPECT_FALSE(g.too_loose(b, MiB));
 }
 
-TEST(growth_policy, free_chunks_go_back_before_a_new_high_water_mark) {
-  EXPECT_TRUE(growth_policy::return_free_chunks_first(90, 20, 100));
-  EXPECT_FALSE(growth_policy::return_free_chunks_first(70, 20, 100));
+TEST(growth_policy, free_chunks_go_back_before_a_new_high_water_mark_beyond_the_allowance) {
+  EXPECT_TRUE(growth_policy::return_free_chunks_first(90, 20, 100, 50)) << "60 free above 50 live";
+  EXPECT_FALSE(growth_policy::return_free_chunks_first(70, 20, 100, 50)) << "under the high-water mark";
+  // 1600 live: up to 100 free bytes are kept rather than returned and taken again.
+  EXPECT_FALSE(growth_policy::return_free_chunks_first(1680, 20, 1690, 1600));
+  EXPECT_TRUE(growth_policy::return_free_chunks_first(1690, 20, 1700, 1600));
 }
 
 TEST(region_map, finds_the_block_containing_an_address_across_every_level) {

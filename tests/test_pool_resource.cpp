@@ -146,6 +146,28 @@ TEST(pool_resource, out_of_memory_upstream_leaves_the_pool_consistent) {
   pool.deallocate(large, 6 * MiB);
 }
 
+TEST(pool_resource, free_chunks_kept_for_reuse_go_back_before_out_of_memory) {
+  canary_upstream up(40 * MiB);
+  pool_options o;  // default settings: learning, frugal growth, free chunks kept within 1/16 of live
+  o.checked = true;
+  pool_resource pool(up, o);
+  void* weights = pool.allocate(30 * MiB);
+  void* scratch = pool.allocate(3 * MiB / 2);
+  pool.deallocate(scratch, 3 * MiB / 2);
+  ASSERT_EQ(up.deallocations(), 0u) << "a free chunk within the allowance is kept";
+  // Upstream refuses 9 MiB beside the kept chunk: the pool gives it back and asks again.
+  void* big = pool.allocate(9 * MiB);
+  EXPECT_EQ(up.deallocations(), 1u);
+  EXPECT_THROW(pool.allocate(20 * MiB), out_of_memory);
+  void* small = pool.allocate(MiB / 2);  // still usable
+  pool.deallocate(small, MiB / 2);
+  pool.deallocate(big, 9 * MiB);
+  pool.deallocate(weights, 30 * MiB);
+  EXPECT_EQ(pool.statistics().live_count, 0u);
+  pool.release();
+  EXPECT_EQ(up.held(), 0u);
+}
+
 TEST(pool_resource, release_and_trim_return_wholly_free_chunks) {
   canary_upstream up;
   pool_options o = plain();

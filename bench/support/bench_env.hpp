@@ -22,7 +22,7 @@
 #include <unimem_support/cuda.hpp>
 #include <unimem_support/stats.hpp>
 
-#include "support/peer_ratio.hpp"
+#include "support/bench_main.hpp"
 
 namespace unimem::bench {
 
@@ -31,7 +31,8 @@ inline constexpr std::size_t MiB = std::size_t{1} << 20;
 inline constexpr std::size_t GiB = std::size_t{1} << 30;
 
 /// Throws unimem::cuda_error naming the call; benchmarks turn it into SkipWithError so one
-/// failing path does not end the run.
+/// failing path does not end the run (an error, reported as one: what cannot run here is left
+/// out before the run, see bench_main.hpp).
 using support::check;
 
 /// The GPU the benchmarks run on, or why there is none.
@@ -56,11 +57,17 @@ inline const gpu_state& gpu() {
   return state;
 }
 
-/// Marks the benchmark skipped, with the reason, when there is no GPU; returns true then.
-inline bool skip_without_gpu(benchmark::State& state) {
-  if (gpu().ok) return false;
-  state.SkipWithError(("needs a CUDA GPU: " + gpu().why).c_str());
-  return true;
+/// Why a benchmark that needs a GPU is left out here: "no CUDA GPU (<why>)".
+inline std::string no_gpu_reason() { return "no CUDA GPU (" + gpu().why + ")"; }
+
+/// "" when this machine's GPU reports `flag`; otherwise why `what` is left out, naming the device
+/// attribute and this device's value, e.g. "registered memory needs hostRegisterSupported = 1
+/// (Jetson Nano: 0)". Without a GPU, no_gpu_reason().
+inline std::string needs_capability(const std::string& what, bool device_profile::*flag, const char* attribute,
+                                    const std::string& note = "") {
+  if (!gpu().ok) return no_gpu_reason();
+  if (gpu().profile.*flag) return {};
+  return what + " needs " + attribute + " = 1 (" + gpu().profile.name + ": 0" + note + ")";
 }
 
 using support::median;

@@ -5,8 +5,6 @@
 // unimem::bench::run_with_peer_table(argc, argv) from main.
 #pragma once
 
-#include <unistd.h>
-
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
@@ -16,6 +14,8 @@
 #include <vector>
 
 #include <benchmark/benchmark.h>
+
+#include "support/bench_main.hpp"
 
 namespace unimem::bench {
 
@@ -27,13 +27,6 @@ inline std::vector<std::pair<std::string, std::string>>& peer_pairs() {
 
 /// Declares that `subject` should be reported relative to `peer` (full benchmark names).
 inline void compare(std::string subject, std::string peer) { peer_pairs().emplace_back(std::move(subject), std::move(peer)); }
-
-/// True under UNIMEM_BENCH_QUICK=1 (the README's run command): benchmarks then run a reduced sweep
-/// so that the whole suite stays short.
-inline bool quick_mode() {
-  const char* quick = std::getenv("UNIMEM_BENCH_QUICK");
-  return quick != nullptr && std::string(quick) == "1";
-}
 
 /// A counter that every benchmark reporting it should keep within [lo, hi] (e.g. a ratio against
 /// plain CUDA measured in the same loop); after the run the reporter lists the ones outside.
@@ -51,22 +44,8 @@ inline void check_counter(std::string counter, double lo, double hi, std::string
   counter_checks().push_back({std::move(counter), lo, hi, std::move(meaning)});
 }
 
-// Google Benchmark 1.8 replaced Run::error_occurred with Run::skipped; Debian 12 ships 1.7, Ubuntu
-// 24.04 ships 1.8.3.
-template <class R>
-auto run_failed(const R& r, int) -> decltype(static_cast<bool>(r.skipped)) {
-  return static_cast<bool>(r.skipped);
-}
-template <class R>
-bool run_failed(const R& r, long) {
-  return r.error_occurred;
-}
-
-class peer_reporter : public ::benchmark::ConsoleReporter {
+class peer_reporter : public console_reporter {
  public:
-  // Colour only on a terminal: run.sh tees the output into build/results/*.txt.
-  peer_reporter() : ConsoleReporter(::isatty(::fileno(stdout)) ? OO_Defaults : OO_Tabular) {}
-
   void ReportRuns(const std::vector<Run>& runs) override {
     for (const auto& r : runs) {
       if (r.run_type == Run::RT_Iteration && !run_failed(r, 0)) {
@@ -77,16 +56,17 @@ class peer_reporter : public ::benchmark::ConsoleReporter {
         }
       }
     }
-    ConsoleReporter::ReportRuns(runs);
+    console_reporter::ReportRuns(runs);
   }
   void Finalize() override {
-    ConsoleReporter::Finalize();
+    console_reporter::Finalize();
     print_counter_checks();
     if (peer_pairs().empty()) return;
     std::printf("\n%-60s %-40s %8s\n", "subject", "peer (same run)", "ratio");
     for (const auto& [subject, peer] : peer_pairs()) {
       const auto s = times_.find(subject), p = times_.find(peer);
       if (s == times_.end() && p == times_.end()) continue;  // filtered out or skipped
+      if (was_left_out(subject) || was_left_out(peer)) continue;  // the left-out line says why
       if (s == times_.end() || p == times_.end() || p->second <= 0) {
         std::printf("%-58s %-52s %8s\n", subject.c_str(), peer.c_str(), "n/a");
         continue;
@@ -114,42 +94,11 @@ class peer_reporter : public ::benchmark::ConsoleReporter {
   std::map<std::string, std::map<std::string, double>> checked_;
 };
 
-// Google Benchmark 1.8 spells a minimum time "0.05s", 1.7 "0.05"; State::SkipWithMessage exists
-// only in 1.8, which tells the two apart at compile time.
-template <class S>
-auto quick_min_time(S*, int) -> decltype(std::declval<S&>().SkipWithMessage(""), "--benchmark_min_time=0.05s") {
-  return "--benchmark_min_time=0.05s";
-}
-template <class S>
-const char* quick_min_time(S*, long) {
-  return "--benchmark_min_time=0.05";
-}
-
-/// With UNIMEM_BENCH_QUICK=1 in the environment (the README's run command sets it) and no
-/// --benchmark_min_time on the command line, appends a 0.05 s minimum time to the arguments.
-/// `storage` keeps the new argv alive; call before ::benchmark::Initialize.
-inline void apply_quick_mode(int& argc, char**& argv, std::vector<char*>& storage) {
-  static std::string quick_flag = quick_min_time(static_cast<::benchmark::State*>(nullptr), 0);
-  storage.assign(argv, argv + argc);
-  bool has_min_time = false;
-  for (int i = 1; i < argc; ++i) has_min_time |= std::string(argv[i]).rfind("--benchmark_min_time", 0) == 0;
-  if (quick_mode() && !has_min_time) storage.push_back(quick_flag.data());
-  storage.push_back(nullptr);
-  argc = static_cast<int>(storage.size()) - 1;
-  argv = storage.data();
-}
-
-/// Runs the registered benchmarks and prints the peer table (quick mode as above).
+/// Runs the registered benchmarks and prints the peer table (quick mode and the left-out line as
+/// in begin_run).
 inline int run_with_peer_table(int argc, char** argv) {
-  std::vector<char*> args;
-  apply_quick_mode(argc, argv, args);
-  ::benchmark::Initialize(&argc, argv);
-  if (::benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   peer_reporter reporter;
-  // A file reporter (--benchmark_out) still gets the JSON; the console gets the table.
-  ::benchmark::RunSpecifiedBenchmarks(&reporter);
-  ::benchmark::Shutdown();
-  return 0;
+  return run_benchmarks(argc, argv, reporter);
 }
 
 }  // namespace unimem::bench

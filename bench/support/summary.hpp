@@ -8,30 +8,20 @@
 
 #include <benchmark/benchmark.h>
 
+#include "support/bench_main.hpp"
+
 namespace unimem::bench {
 
-namespace detail {
-// Google Benchmark 1.8 renamed Run::error_occurred to Run::skipped; accept both.
-template <class R>
-auto skipped(const R& r, int) -> decltype(static_cast<bool>(r.skipped)) {
-  return static_cast<bool>(r.skipped);
-}
-template <class R>
-bool skipped(const R& r, long) {
-  return r.error_occurred;
-}
-}  // namespace detail
-
-class keeping_reporter : public benchmark::ConsoleReporter {
+class keeping_reporter : public console_reporter {
  public:
   void ReportRuns(const std::vector<Run>& runs) override {
     for (const Run& r : runs) {
-      if (r.run_type != Run::RT_Iteration || detail::skipped(r, 0)) continue;
+      if (r.run_type != Run::RT_Iteration || run_failed(r, 0)) continue;
       // Both the registered name and the full name with arguments ("bm_x/65536") find a run.
       kept_[r.run_name.function_name] = r;
       kept_[r.benchmark_name()] = r;
     }
-    ConsoleReporter::ReportRuns(runs);
+    console_reporter::ReportRuns(runs);
   }
   /// The run called `name`, or null.
   const Run* find(const std::string& name) const {

@@ -66,25 +66,50 @@ def test_a_versioned_capsule_reaches_torch(torch_gpu, dlpack_library):
     assert _capsule_name(capsule) == "used_dltensor_versioned"  # torch took it; our destructor leaves it
 
 
-def test_the_consumer_stream_waits_for_the_tensor_stream(torch_gpu, dlpack_library):
-    torch = torch_gpu
-    producer, consumer = torch.cuda.Stream(), torch.cuda.Stream()
-    n = 1 << 20
-    t = unimem.empty((n,), "float32", kind="device", stream=producer)
-    assert t.stream == producer.cuda_stream
+def _warm_up_kernels(torch, *streams):
+    # CUDA loads kernels lazily, and loading one can synchronize the context: the first mul_ or
+    # fill_ of the process would then wait for the sleep whether or not the handshake ran, and
+    # the ordering checks below could pass without it. Every kernel they use runs once first.
+    scratch = torch.empty(16, device="cuda")
+    for s in streams:
+        with torch.cuda.stream(s):
+            torch.cuda._sleep(1000)
+            scratch.fill_(1.0)
+            scratch.mul_(2.0)
+    torch.cuda.synchronize()
+
+
+def _fill_late_then_double(torch, t, producer, consumer, handshake):
+    """The producer writes 3.0 after about 0.1 s of GPU time; the consumer doubles in place.
+    Ordered, the result is 6.0; unordered, the doubling runs first and the fill overwrites it."""
     with torch.cuda.stream(producer):
         torch.cuda._sleep(200_000_000)  # about 0.1 s of GPU time before the write
         torch.from_dlpack(t).fill_(3.0)
     with torch.cuda.stream(consumer):
         # In place, so that no allocation runs here: an allocator that calls cudaFree (which
         # synchronizes the device) would hide a missing handshake.
-        torch.from_dlpack(t).mul_(2.0)  # the handshake makes the consumer wait for the fill
-        done = torch.cuda.Event()
-        done.record(consumer)
-    assert not done.query(), "the consumer's work was not ordered after the producer's write"
+        source = t if handshake else t.__dlpack__(stream=-1)  # -1: the consumer asks for no wait
+        torch.from_dlpack(source).mul_(2.0)
     torch.cuda.synchronize()
-    # Run before the fill, the doubling would have been overwritten with 3.0.
-    assert bool((torch.from_dlpack(t) == 6.0).all())
+    result = torch.from_dlpack(t.__dlpack__(stream=-1))  # read after the sync; leaves t's stream as it is
+    return float(result[0].item()), bool((result == result[0]).all())
+
+
+def test_the_consumer_stream_waits_for_the_tensor_stream(torch_gpu, dlpack_library):
+    torch = torch_gpu
+    producer, consumer = torch.cuda.Stream(), torch.cuda.Stream()
+    _warm_up_kernels(torch, producer, consumer)
+    n = 1 << 20
+    # The control: with the handshake declined, the doubling overtakes the late fill. This shows
+    # that the check below can see a missing handshake on this machine.
+    control = unimem.empty((n,), "float32", kind="device", stream=producer)
+    value, uniform = _fill_late_then_double(torch, control, producer, consumer, handshake=False)
+    assert uniform and value == 3.0, (f"the control run came out {value} (uniform {uniform}), not 3.0: the unordered "
+                                      "doubling did not overtake the late fill, so this test cannot see ordering")
+    t = unimem.empty((n,), "float32", kind="device", stream=producer)
+    assert t.stream == producer.cuda_stream
+    value, uniform = _fill_late_then_double(torch, t, producer, consumer, handshake=True)
+    assert uniform and value == 6.0, "the consumer's doubling was not ordered after the producer's write"
     assert t.stream == consumer.cuda_stream  # freed in order with the consumer's work from now on
 
 

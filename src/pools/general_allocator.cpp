@@ -174,7 +174,7 @@ pool_block* general_allocator<Index>::grow(std::size_t n, std::size_t a, std::si
                                            stream_view stream, bool in_region, std::size_t requested,
                                            std::size_t live_bytes) {
   std::size_t bytes = growth_.chunk_bytes(n, upstream_.reserved());
-  if (growth_policy::return_free_chunks_first(upstream_.reserved(), bytes, upstream_.peak())) {
+  if (growth_policy::return_free_chunks_first(upstream_.reserved(), bytes, upstream_.peak(), live_bytes + n)) {
     release_free_chunks(everything, s, false);
   }
   if (upstream_.reserved() + n > maximum_size_) {

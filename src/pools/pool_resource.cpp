@@ -152,6 +152,7 @@ class pool_impl final : public pool_core {
     s.chunk_count = general_.chunk_count();
     s.upstream_allocations = upstream_.allocations();
     s.upstream_deallocations = upstream_.deallocations();
+    s.release_rounds = upstream_.release_rounds();
     s.plan_active = learner_.serving();
     s.plans_built = learner_.plans_built();
     s.plan_divergences = learner_.divergences();

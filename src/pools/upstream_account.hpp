@@ -22,6 +22,7 @@ class upstream_account {
     ++allocations_;
     reserved_ += bytes;
     peak_ = std::max(peak_, reserved_);
+    round_counted_ = false;
     return p;
   }
 
@@ -29,6 +30,7 @@ class upstream_account {
     upstream_.deallocate(p, bytes, alignment, stream);
     ++deallocations_;
     reserved_ -= bytes;
+    count_round();
   }
 
   /// Memory mapped into (or unmapped from) the pool's virtual range: held like upstream memory,
@@ -37,16 +39,19 @@ class upstream_account {
     ++allocations_;
     reserved_ += bytes;
     peak_ = std::max(peak_, reserved_);
+    round_counted_ = false;
   }
   void unmapped(std::size_t bytes) noexcept {
     ++deallocations_;
     reserved_ -= bytes;
+    count_round();
   }
 
   std::size_t reserved() const noexcept { return reserved_; }
   std::size_t peak() const noexcept { return peak_; }
   std::size_t allocations() const noexcept { return allocations_; }
   std::size_t deallocations() const noexcept { return deallocations_; }
+  std::size_t release_rounds() const noexcept { return rounds_; }
 
  private:
   memory_resource& upstream_;
@@ -54,6 +59,14 @@ class upstream_account {
   std::size_t peak_ = 0;
   std::size_t allocations_ = 0;
   std::size_t deallocations_ = 0;
+  std::size_t rounds_ = 0;
+  bool round_counted_ = false;  // the latest call gave memory back
+
+  /// Deallocations with no allocation between them are one round (one synchronization).
+  void count_round() noexcept {
+    if (!round_counted_) ++rounds_;
+    round_counted_ = true;
+  }
 };
 
 }  // namespace unimem::detail

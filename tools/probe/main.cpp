@@ -67,6 +67,10 @@ int main(int argc, char** argv) {
   std::string why;
   r.has_gpu = unimem::cuda_device_count(&why) > 0;
   if (!r.has_gpu) r.no_gpu_reason = why;
+  // Both work without a GPU: the runtime's version is compiled in, and no driver reads as 0.
+  if (cudaRuntimeGetVersion(&r.cuda_runtime_version) != cudaSuccess) r.cuda_runtime_version = 0;
+  if (cudaDriverGetVersion(&r.cuda_driver_version) != cudaSuccess) r.cuda_driver_version = 0;
+  cudaGetLastError();
 
   try {
     if (!board.empty()) {
@@ -86,6 +90,8 @@ int main(int argc, char** argv) {
       // Asked whatever the policy says, so the report shows what the board would grant.
       r.virtual_memory = unimem::probe_virtual_memory(r.profile->device, r.profile->total_memory_bytes);
       if (do_measure) r.measurements = unimem::probe::measure(*r.profile);
+      // After the copies: an idle GPU lowers its link speed, and sysfs reports the idle speed.
+      if (!r.profile->integrated) r.pcie = unimem::pcie_link_of_device(r.profile->device);
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "unimem-probe: %s\n", e.what());

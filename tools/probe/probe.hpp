@@ -6,6 +6,7 @@
 #include <vector>
 
 #include <unimem/device_profile.hpp>
+#include <unimem/pcie.hpp>
 #include <unimem/resources/virtual_memory.hpp>
 #include <unimem/system_memory.hpp>
 
@@ -37,7 +38,10 @@ struct report {
   bool has_gpu = false;
   std::string no_gpu_reason;
   host_facts host;
+  int cuda_runtime_version = 0;  ///< cudaRuntimeGetVersion, e.g. 13000; known without a GPU
+  int cuda_driver_version = 0;   ///< cudaDriverGetVersion; 0 without a driver
   std::optional<device_profile> profile;
+  std::optional<pcie_link> pcie;  ///< the host link of a discrete GPU, read after the measurements
   std::vector<measurement> measurements;
   /// What the driver did when asked for a virtual range (real devices only; see
   /// decide_virtual_memory for the policy, which is printed for simulated boards too).

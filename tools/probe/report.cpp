@@ -13,6 +13,13 @@ constexpr access_pattern patterns[] = {access_pattern::gpu_scratch, access_patte
                                        access_pattern::cpu_gpu_shared, access_pattern::gpu_writes_cpu_reads,
                                        access_pattern::weights};
 
+/// 13000 -> "13.0"; 0 (unknown, or no driver) -> "".
+std::string cuda_version_text(int v) { return v > 0 ? fmt::format("{}.{}", v / 1000, (v % 1000) / 10) : std::string(); }
+
+std::string pcie_text(const pcie_link& l) {
+  return fmt::format("PCIe {:g} GT/s x{}{}", l.speed_gt_per_s, l.width, l.downgraded() ? " (below the device's maximum)" : "");
+}
+
 std::string gib(std::size_t bytes) { return fmt::format("{:.1f} GiB", static_cast<double>(bytes) / (1u << 30)); }
 
 std::string kind_text(const recommendation& r) {
@@ -50,6 +57,8 @@ std::string to_text(const report& r) {
   } else {
     out += "  /proc/meminfo not readable\n";
   }
+  out += fmt::format("  CUDA runtime {}, driver {}\n", cuda_version_text(r.cuda_runtime_version),
+                     r.cuda_driver_version > 0 ? cuda_version_text(r.cuda_driver_version) : "none");
   if (!r.has_gpu) {
     out += fmt::format("\nNo CUDA GPU: {}\n", r.no_gpu_reason);
     if (!r.profile) {
@@ -68,6 +77,7 @@ std::string to_text(const report& r) {
                      gib(p.total_memory_bytes));
   out += fmt::format("  DRAM peak {:.1f} GB/s ({}-bit at {} MHz, double data rate)\n", p.peak_bandwidth_bytes_per_s() / 1e9,
                      p.memory_bus_width_bits, p.memory_clock_khz / 1000);
+  if (r.pcie) out += fmt::format("  host link {}, peak {:.1f} GB/s per direction\n", pcie_text(*r.pcie), r.pcie->peak_bytes_per_s() / 1e9);
   for (const auto& c : capabilities) out += fmt::format("  {:<40} {}\n", c.name, p.*c.field ? 1 : 0);
 
   const virtual_memory_decision vm = decide_virtual_memory(p);
@@ -101,6 +111,9 @@ std::string to_text(const report& r) {
 std::string to_json(const report& r) {
   std::string out = fmt::format("{{\"unimem_version\":\"{}\",\"has_gpu\":{}", version(), r.has_gpu);
   if (!r.has_gpu) out += fmt::format(",\"no_gpu_reason\":{}", support::json_string(r.no_gpu_reason));
+  out += fmt::format(",\"cuda\":{{\"runtime\":{},\"driver\":{}}}",
+                     r.cuda_runtime_version > 0 ? support::json_string(cuda_version_text(r.cuda_runtime_version)) : "null",
+                     r.cuda_driver_version > 0 ? support::json_string(cuda_version_text(r.cuda_driver_version)) : "null");
   out += fmt::format(",\"host\":{{\"cpus\":{},\"page_size\":{},\"memlock_limit\":{}", r.host.cpus, r.host.page_size,
                      support::json_string(r.host.memlock_limit));
   if (r.host.memory) {
@@ -119,6 +132,10 @@ std::string to_json(const report& r) {
         p.total_memory_bytes, p.memory_bus_width_bits, p.memory_clock_khz,
         support::json_number(p.peak_bandwidth_bytes_per_s(), 0), p.io_coherent());
     for (const auto& c : capabilities) out += fmt::format(",\"{}\":{}", c.name, p.*c.field);
+    if (r.pcie) {
+      out += fmt::format(",\"pcie_link\":{},\"pcie_peak_bytes_per_s\":{}", support::json_string(pcie_text(*r.pcie)),
+                         support::json_number(r.pcie->peak_bytes_per_s(), 0));
+    }
     const virtual_memory_decision vm = decide_virtual_memory(p);
     out += fmt::format("}},\"virtual_memory\":{{\"use\":{},\"reservation_cap\":{},\"reason\":{}", vm.use,
                        vm.reservation_bytes, support::json_string(vm.reason));

@@ -113,8 +113,14 @@ stream_set::~stream_set() = default;
 
 double replay_once(const alloc_trace& trace, memory_resource& mr, std::vector<void*>& slots,
                    const std::vector<stream_view>& streams) {
+  return replay_calls(trace, 0, trace.ops.size(), mr, slots, streams);
+}
+
+double replay_calls(const alloc_trace& trace, std::size_t begin, std::size_t end, memory_resource& mr,
+                    std::vector<void*>& slots, const std::vector<stream_view>& streams) {
   const auto t0 = std::chrono::steady_clock::now();
-  for (const trace_op& op : trace.ops) {
+  for (std::size_t i = begin; i < end; ++i) {
+    const trace_op& op = trace.ops[i];
     if (op.is_alloc) {
       slots[op.id] = mr.allocate(op.bytes, default_alignment, streams[op.stream]);
     } else {
@@ -154,8 +160,15 @@ replay_result run_replay(const alloc_trace& trace, const replay_target& target, 
   r.calls = trace.ops.size();
   r.peak_live_bytes = trace.peak_live_bytes();
 
-  // Cold: the first replay on a fresh resource, growth included.
-  r.cold_ns_per_op = per_call(replay_once(trace, mr, slots, sv));
+  // Cold: the first replay on a fresh resource, growth included, in slices (see cold_slice_done).
+  double cold_ns = 0;
+  const int slices = replay_instance::cold_slices;
+  for (int k = 0; k < slices; ++k) {
+    const std::size_t n = trace.ops.size();
+    cold_ns += replay_calls(trace, n * k / slices, n * (k + 1) / slices, mr, slots, sv);
+    inst->cold_slice_done();
+  }
+  r.cold_ns_per_op = per_call(cold_ns);
   free_left_live(trace, mr, slots, sv);
   inst->finish();
 

@@ -32,6 +32,11 @@ class replay_instance {
   virtual void finish() {}
   /// Extra "key": value pairs for the JSON line (already formatted, without braces).
   virtual std::string extra_json() { return {}; }
+  /// The cold pass (the trace as its process ran it: weights loaded once, then its iterations)
+  /// is replayed in `cold_slices` equal runs of calls; this is called after each one, outside the
+  /// timed region, so a resource can say how its upstream calls spread over the process.
+  virtual void cold_slice_done() {}
+  static constexpr int cold_slices = 10;
 };
 
 /// A named way to make replay instances.
@@ -83,6 +88,10 @@ std::string to_json(const replay_result& r);
 /// pass, outside the timed region.
 double replay_once(const alloc_trace& trace, memory_resource& mr, std::vector<void*>& slots,
                    const std::vector<stream_view>& streams);
+
+/// Replays the calls [begin, end) of the trace, as replay_once does the whole of it.
+double replay_calls(const alloc_trace& trace, std::size_t begin, std::size_t end, memory_resource& mr,
+                    std::vector<void*>& slots, const std::vector<stream_view>& streams);
 
 /// Frees, newest first, every allocation the trace leaves live at its end, so that the next pass
 /// starts from an empty resource as the first did: without it each repetition would pile up

@@ -2,6 +2,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <unimem/resources/device_resource.hpp>
 #include <unimem/resources/host_resource.hpp>
@@ -27,11 +28,24 @@ class pool_instance final : public replay_instance {
   explicit pool_instance(pool_options o, bool own_peak = false)
       : own_peak_(own_peak), stats_(upstream_), pool_(stats_, std::move(o)) {}
   void finish() override {
-    // Upstream calls of the last pass: in steady state (the plans learned) there should be none.
+    // Upstream calls per pass: in steady state (the plans learned) the last passes make none.
     const pool_statistics s = pool_.statistics();
     const std::size_t calls = s.upstream_allocations + s.upstream_deallocations;
-    last_pass_calls_ = calls - calls_before_;
+    per_pass_.push_back(calls - calls_before_);
     calls_before_ = calls;
+  }
+  void cold_slice_done() override {
+    // The cold pass is the process the trace was recorded from: how its upstream calls spread
+    // over it (warm-up at the start, churn later) is what costs wall time on a GPU.
+    const pool_statistics s = pool_.statistics();
+    const std::size_t calls = s.upstream_allocations + s.upstream_deallocations;
+    per_slice_.push_back(calls - slice_before_);
+    slice_before_ = calls;
+    if (per_slice_.size() == static_cast<std::size_t>(cold_slices)) {
+      first_pass_allocations_ = s.upstream_allocations;
+      first_pass_deallocations_ = s.upstream_deallocations;
+      first_pass_rounds_ = s.release_rounds;
+    }
   }
   memory_resource& resource() override { return pool_; }
   std::size_t peak_reserved_bytes() override {
@@ -40,15 +54,24 @@ class pool_instance final : public replay_instance {
   std::string extra_json() override {
     const pool_statistics s = pool_.statistics();
     return fmt::format(
-        "\"upstream_calls\": {}, \"upstream_calls_last_pass\": {}, \"plans_built\": {}, \"plan_divergences\": {}, "
-        "\"stream_waits\": {}",
-        s.upstream_allocations + s.upstream_deallocations, last_pass_calls_, s.plans_built, s.plan_divergences,
-        s.stream_waits);
+        "\"upstream_calls\": {}, \"upstream_calls_last_pass\": {}, \"upstream_calls_per_pass\": [{}], "
+        "\"first_pass_upstream_allocations\": {}, \"first_pass_upstream_deallocations\": {}, "
+        "\"first_pass_release_rounds\": {}, \"first_pass_upstream_calls_by_tenth\": [{}], \"chunks\": {}, "
+        "\"plans_built\": {}, \"plan_divergences\": {}, \"stream_waits\": {}",
+        s.upstream_allocations + s.upstream_deallocations, per_pass_.empty() ? 0 : per_pass_.back(),
+        fmt::join(per_pass_, ", "), first_pass_allocations_, first_pass_deallocations_, first_pass_rounds_,
+        fmt::join(per_slice_, ", "),
+        s.chunk_count, s.plans_built, s.plan_divergences, s.stream_waits);
   }
 
  private:
   std::size_t calls_before_ = 0;
-  std::size_t last_pass_calls_ = 0;
+  std::vector<std::size_t> per_pass_;
+  std::size_t slice_before_ = 0;
+  std::vector<std::size_t> per_slice_;
+  std::size_t first_pass_allocations_ = 0;
+  std::size_t first_pass_deallocations_ = 0;
+  std::size_t first_pass_rounds_ = 0;
   bool own_peak_;
   Upstream upstream_;
   statistics_resource stats_;

@@ -31,6 +31,10 @@ struct pool_statistics {
   std::size_t chunk_count = 0;          ///< upstream allocations held
   std::size_t upstream_allocations = 0; ///< calls to upstream allocate so far
   std::size_t upstream_deallocations = 0;
+  /// Times memory went back to upstream (the pool's policy, release(), trim()), however many
+  /// chunks each time: over device memory each costs about one device synchronization
+  /// (cudaFree), so this, not upstream_deallocations, is what costs wall time.
+  std::size_t release_rounds = 0;
   bool plan_active = false;             ///< the current (or, between iterations, the last) iteration follows a learned plan
   std::size_t plans_built = 0;          ///< iteration plans computed so far
   std::size_t plan_divergences = 0;     ///< iterations that left their plan
