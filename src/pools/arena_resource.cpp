@@ -10,6 +10,7 @@
 
 #include "detail/cuda_check.hpp"
 #include "detail/size_math.hpp"
+#include "pools/pool_errors.hpp"
 
 namespace unimem {
 
@@ -29,13 +30,8 @@ std::uintptr_t align_up(std::uintptr_t v, std::size_t a) { return (v + a - 1) & 
 
 arena_resource::arena_resource(memory_resource& upstream, arena_options options)
     : upstream_(&upstream), options_(options), traits_(upstream.traits()), live_(std::make_unique<live_table>()) {
-  constexpr auto most = static_cast<std::size_t>(std::numeric_limits<std::ptrdiff_t>::max());
-  if (options_.initial_size > most) {
-    throw std::invalid_argument(fmt::format(
-        "unimem::arena_resource(initial_size {} B): no upstream can give a block that large (more than {} B); "
-        "pass 0 for the default (1 MiB) or the bytes one pass needs",
-        options_.initial_size, most));
-  }
+  detail::refuse_unobtainable("unimem::arena_resource", "initial_size", options_.initial_size, "a block",
+                              "pass 0 for the default (1 MiB) or the bytes one pass needs");
   if (options_.initial_size > options_.maximum_size) {
     throw std::invalid_argument(fmt::format(
         "unimem::arena_resource(initial_size {} B, maximum_size {} B): the first block would exceed the maximum; "

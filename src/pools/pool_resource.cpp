@@ -7,8 +7,6 @@
 // live counts, the checks of every deallocate, statistics and leak reports.
 #include <unimem/pools/pool_resource.hpp>
 
-#include <cstddef>
-#include <limits>
 #include <mutex>
 #include <stdexcept>
 #include <utility>
@@ -49,21 +47,11 @@ pool_options checked_options(pool_options o) {
         "mapped in whole pages",
         o.region_range->granularity(), pool_granule));
   }
-  // No upstream gives more than PTRDIFF_MAX bytes at once; above it, rounding to the pool's
-  // granule would also wrap to a chunk of nothing.
-  constexpr auto most = static_cast<std::size_t>(std::numeric_limits<std::ptrdiff_t>::max());
-  if (o.initial_size > most) {
-    throw std::invalid_argument(fmt::format(
-        "unimem::pool_resource(initial_size {} B): no upstream can give a chunk that large (more than {} B); pass 0 "
-        "to grow on demand, or the bytes the workload needs",
-        o.initial_size, most));
-  }
-  if (o.growth_step > most) {
-    throw std::invalid_argument(fmt::format(
-        "unimem::pool_resource(growth_step {} B): no upstream can give a chunk that large (more than {} B); pass 0 "
-        "for adaptive growth, or the bytes to take at a time",
-        o.growth_step, most));
-  }
+  // Above PTRDIFF_MAX, rounding to the pool's granule would also wrap to a chunk of nothing.
+  refuse_unobtainable("unimem::pool_resource", "initial_size", o.initial_size, "a chunk",
+                      "pass 0 to grow on demand, or the bytes the workload needs");
+  refuse_unobtainable("unimem::pool_resource", "growth_step", o.growth_step, "a chunk",
+                      "pass 0 for adaptive growth, or the bytes to take at a time");
   if (o.initial_size > o.maximum_size) {
     throw std::invalid_argument(fmt::format(
         "unimem::pool_resource(initial_size {} B, maximum_size {} B): the initial size exceeds the maximum; "
