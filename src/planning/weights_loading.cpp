@@ -13,7 +13,6 @@
 #include <fmt/format.h>
 
 #include <unimem/error.hpp>
-
 #include <unimem/movement/copy.hpp>
 #include <unimem/movement/prefetch.hpp>
 
