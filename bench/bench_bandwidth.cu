@@ -42,14 +42,8 @@
 #include <unimem/unimem.hpp>
 #include <unimem_support/cuda.hpp>
 
-#include "support/bench_env.hpp"
+#include "support/bench_names.hpp"
 #include "support/peer_ratio.hpp"
-
-namespace ub = unimem::bench;
-using ub::check;
-using ub::GiB;
-using ub::KiB;
-using ub::MiB;
 
 namespace {
 
@@ -812,7 +806,7 @@ void wake_pcie_link() {
 
 int main(int argc, char** argv) {
   const bool quick = ub::quick_mode();
-  if (ub::gpu().ok) cudaFree(nullptr);  // create the context before the first benchmark
+  ub::create_cuda_context();
   settings& cfg = run_settings();
   if (quick) cfg = settings{5, 0.002, 3.0};
 

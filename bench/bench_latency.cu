@@ -40,14 +40,8 @@
 
 #include <unimem/unimem.hpp>
 
-#include "support/bench_env.hpp"
+#include "support/bench_names.hpp"
 #include "support/peer_ratio.hpp"
-
-namespace ub = unimem::bench;
-using ub::check;
-using ub::GiB;
-using ub::KiB;
-using ub::MiB;
 
 namespace {
 
@@ -591,7 +585,7 @@ void cpu_chase_bench(benchmark::State& state, const subject& sub) {
 
 int main(int argc, char** argv) {
   const bool quick = ub::quick_mode();
-  if (ub::gpu().ok) cudaFree(nullptr);  // create the context before the first benchmark
+  ub::create_cuda_context();
   settings& cfg = run_settings();
   if (quick) cfg = settings{0.05, 5, 0.001, 0.002, 64, 64 * KiB};
 

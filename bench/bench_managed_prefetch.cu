@@ -29,14 +29,9 @@
 #include <unimem/stream.hpp>
 #include <unimem_support/cuda.hpp>
 
-#include "support/bench_env.hpp"
+#include "support/bench_names.hpp"
 
 namespace {
-
-namespace ub = unimem::bench;
-constexpr std::size_t MiB = std::size_t{1} << 20;
-
-using unimem::support::check;
 
 __global__ void axpb_kernel(float* x, std::size_t n, float a, float b) {
   for (std::size_t i = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x; i < n; i += std::size_t{gridDim.x} * blockDim.x) {
@@ -64,12 +59,28 @@ double cpu_sum(const float* x, std::size_t n) {
 
 enum class mode { no_prefetch, cuda_prefetch, unimem_prefetch, resident };
 
+/// state.range(0) MiB of floats in globally attached managed memory on the current device.
+struct managed_floats {
+  explicit managed_floats(const benchmark::State& state)
+      : bytes(static_cast<std::size_t>(state.range(0)) * MiB),
+        n(bytes / sizeof(float)),
+        prof(unimem::device_profile::current()),
+        mr(unimem::managed_attach::global, prof),
+        x(static_cast<float*>(mr.allocate(bytes))) {}
+  ~managed_floats() { mr.deallocate(x, bytes); }
+  managed_floats(const managed_floats&) = delete;
+  managed_floats& operator=(const managed_floats&) = delete;
+
+  const std::size_t bytes;
+  const std::size_t n;
+  const unimem::device_profile prof;
+  unimem::managed_resource mr;
+  float* const x;
+};
+
 void kernel_on_managed(benchmark::State& state, mode m) {
-  const std::size_t bytes = static_cast<std::size_t>(state.range(0)) * MiB;
-  const std::size_t n = bytes / sizeof(float);
-  const unimem::device_profile prof = unimem::device_profile::current();
-  unimem::managed_resource mr(unimem::managed_attach::global, prof);
-  auto* x = static_cast<float*>(mr.allocate(bytes));
+  managed_floats buf(state);
+  auto& [bytes, n, prof, mr, x] = buf;
   unimem::cuda_stream stream;
   unimem::support::stream_stopwatch watch;
   for (auto _ : state) {
@@ -97,7 +108,6 @@ void kernel_on_managed(benchmark::State& state, mode m) {
     state.SetIterationTime(watch.seconds());
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * bytes));
-  mr.deallocate(x, bytes);
 }
 
 /// The explicit alternative: pinned staging, cudaMemcpyAsync into device memory, the kernel.
@@ -126,11 +136,8 @@ void kernel_on_device_after_copy(benchmark::State& state) {
 /// CPU writes, kernel, CPU reads: by page faults both ways, or with unimem::prefetch on the way in
 /// and unimem::host_access (prefetch to the CPU + stream sync) on the way back.
 void round_trip(benchmark::State& state, bool with_unimem) {
-  const std::size_t bytes = static_cast<std::size_t>(state.range(0)) * MiB;
-  const std::size_t n = bytes / sizeof(float);
-  const unimem::device_profile prof = unimem::device_profile::current();
-  unimem::managed_resource mr(unimem::managed_attach::global, prof);
-  auto* x = static_cast<float*>(mr.allocate(bytes));
+  managed_floats buf(state);
+  auto& [bytes, n, prof, mr, x] = buf;
   unimem::cuda_stream stream;
   double sink = 0;
   for (auto _ : state) {
@@ -151,7 +158,6 @@ void round_trip(benchmark::State& state, bool with_unimem) {
   }
   benchmark::DoNotOptimize(sink);
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * bytes * 2));
-  mr.deallocate(x, bytes);
 }
 
 void configure(benchmark::internal::Benchmark* b) {

@@ -23,36 +23,33 @@ pool_options with(bool learn, fit_strategy fit) {
   return o;
 }
 
-void bm_pair_malloc(benchmark::State& state) {
-  host_resource host;
+/// One allocate + deallocate pair of state.range(0) bytes per iteration. `Resource` is the concrete
+/// type, so that the calls are made as a caller holding that type makes them.
+template <class Resource>
+void time_pairs(benchmark::State& state, Resource& mr) {
   const auto n = static_cast<std::size_t>(state.range(0));
   for (auto _ : state) {
-    void* p = host.allocate(n);
+    void* p = mr.allocate(n);
     benchmark::DoNotOptimize(p);
-    host.deallocate(p, n);
+    mr.deallocate(p, n);
   }
+}
+
+void bm_pair_malloc(benchmark::State& state) {
+  host_resource host;
+  time_pairs(state, host);
 }
 
 void bm_pair_pool(benchmark::State& state, bool learn, fit_strategy fit) {
   host_resource host;
   pool_resource pool(host, with(learn, fit));
-  const auto n = static_cast<std::size_t>(state.range(0));
-  for (auto _ : state) {
-    void* p = pool.allocate(n);
-    benchmark::DoNotOptimize(p);
-    pool.deallocate(p, n);
-  }
+  time_pairs(state, pool);
 }
 
 void bm_pair_fixed_block(benchmark::State& state) {
   host_resource host;
-  const auto n = static_cast<std::size_t>(state.range(0));
-  fixed_block_pool pool(host, n);
-  for (auto _ : state) {
-    void* p = pool.allocate(n);
-    benchmark::DoNotOptimize(p);
-    pool.deallocate(p, n);
-  }
+  fixed_block_pool pool(host, static_cast<std::size_t>(state.range(0)));
+  time_pairs(state, pool);
 }
 
 void bm_arena(benchmark::State& state) {

@@ -142,8 +142,7 @@ void register_all() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Create the CUDA context up front so that the first GPU benchmark does not pay for it.
-  if (ub::gpu().ok) cudaFree(nullptr);
+  ub::create_cuda_context();
   register_all();
   return unimem::bench::run_with_peer_table(argc, argv);
 }

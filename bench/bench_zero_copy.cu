@@ -151,63 +151,61 @@ void launch_invert(void* p, cudaStream_t stream) {
   invert_frame<<<1024, 256, 0, stream>>>(static_cast<std::uint32_t*>(p), n);
 }
 
-void zero_copy_ring_slot(benchmark::State& state) {
-  const std::string name = ring_name("zc");
-  unimem::frame_ring_consumer consumer(name, frame_bytes, 2);
-  unimem::frame_ring_producer producer(name, 0, 0, attach());
-  unimem::frame_ring_producer::slot s;
-  producer.try_begin_frame(s);
-  std::memset(s.data, 0x5a, frame_bytes);
-  producer.publish(frame_bytes);
-  consumer.register_with_cuda();
-  unimem::frame_ring_consumer::frame f;
-  consumer.acquire(f, 1s);
+/// Times the kernel in place on the frame at `device_data`: one launch and wait per iteration, after
+/// one untimed warm-up launch.
+void time_invert_in_place(benchmark::State& state, void* device_data) {
   cudaStream_t stream = nullptr;
   cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking);
-  launch_invert(f.device_data, stream);  // warm-up
+  launch_invert(device_data, stream);  // warm-up
   cudaStreamSynchronize(stream);
   for (auto _ : state) {
-    launch_invert(f.device_data, stream);
+    launch_invert(device_data, stream);
     if (cudaStreamSynchronize(stream) != cudaSuccess) {
       state.SkipWithError("kernel failed");
       break;
     }
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * frame_bytes));
-  consumer.release(f);
   cudaStreamDestroy(stream);
+}
+
+/// A ring of two frame slots, named after `what`, whose consumer holds one published frame (bytes
+/// 0x5a) from construction to destruction.
+struct one_frame_ring {
+  one_frame_ring(const char* what, bool register_with_cuda)
+      : consumer(ring_name(what), frame_bytes, 2), producer(consumer.name(), 0, 0, attach()) {
+    unimem::frame_ring_producer::slot s;
+    producer.try_begin_frame(s);
+    std::memset(s.data, 0x5a, frame_bytes);
+    producer.publish(frame_bytes);
+    if (register_with_cuda) consumer.register_with_cuda();
+    consumer.acquire(frame, 1s);
+  }
+  ~one_frame_ring() { consumer.release(frame); }
+  one_frame_ring(const one_frame_ring&) = delete;
+  one_frame_ring& operator=(const one_frame_ring&) = delete;
+
+  unimem::frame_ring_consumer consumer;
+  unimem::frame_ring_producer producer;
+  unimem::frame_ring_consumer::frame frame;
+};
+
+void zero_copy_ring_slot(benchmark::State& state) {
+  one_frame_ring ring("zc", true);
+  time_invert_in_place(state, ring.frame.device_data);
 }
 
 void zero_copy_imported_memfd(benchmark::State& state) {
   unimem::dmabuf_allocation a = unimem::allocate_dmabuf(frame_bytes, unimem::dmabuf_source::memfd, "bench");
   unimem::dmabuf_import imp = unimem::import_dmabuf(a.fd.get(), frame_bytes);
   std::memset(imp.host_pointer(), 0x5a, frame_bytes);
-  cudaStream_t stream = nullptr;
-  cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking);
-  launch_invert(imp.device_pointer(), stream);
-  cudaStreamSynchronize(stream);
-  for (auto _ : state) {
-    launch_invert(imp.device_pointer(), stream);
-    if (cudaStreamSynchronize(stream) != cudaSuccess) {
-      state.SkipWithError("kernel failed");
-      break;
-    }
-  }
-  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * frame_bytes));
-  cudaStreamDestroy(stream);
+  time_invert_in_place(state, imp.device_pointer());
 }
 
 void copy_to_pinned_and_upload(benchmark::State& state) {
   // The frame sits in a shared-memory slot as in the zero-copy case; the baseline copies it out.
-  const std::string name = ring_name("copy");
-  unimem::frame_ring_consumer consumer(name, frame_bytes, 2);
-  unimem::frame_ring_producer producer(name, 0, 0, attach());
-  unimem::frame_ring_producer::slot s;
-  producer.try_begin_frame(s);
-  std::memset(s.data, 0x5a, frame_bytes);
-  producer.publish(frame_bytes);
-  unimem::frame_ring_consumer::frame f;
-  consumer.acquire(f, 1s);
+  one_frame_ring ring("copy", false);
+  const unimem::frame_ring_consumer::frame& f = ring.frame;
   void* pinned = nullptr;
   void* device = nullptr;
   cudaStream_t stream = nullptr;
@@ -230,7 +228,6 @@ void copy_to_pinned_and_upload(benchmark::State& state) {
     }
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * frame_bytes));
-  consumer.release(f);
   cudaStreamDestroy(stream);
   cudaFree(device);
   cudaFreeHost(pinned);
@@ -254,7 +251,7 @@ std::string frame_cases_unsupported() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (ub::gpu().ok) cudaFree(nullptr);
+  ub::create_cuda_context();
   ub::add("frame_ring/handoff", ring_handoff);
   ub::add("pipe/handoff", pipe_handoff);
   ub::add("frame_ring/ping_pong", ring_ping_pong)->UseRealTime();

@@ -15,6 +15,7 @@
 #include <unimem/movement/prefetch.hpp>
 
 #include "support/gpu_test.hpp"
+#include "support/jetson_like.hpp"
 #include "support/movement_kernels.hpp"
 #include "support/recording_calls.hpp"
 
@@ -175,13 +176,7 @@ TEST(host_access_policy, a_failed_synchronization_leaves_nothing_to_restore) {
 class host_access_gpu : public gpu_test {
  protected:
   static constexpr std::size_t bytes = 4u << 20;
-  static std::vector<device_profile> profiles() {
-    device_profile real = device_profile::current();
-    device_profile jetson_like = real;
-    jetson_like.concurrent_managed_access = false;
-    jetson_like.name += " as if concurrentManagedAccess = 0";
-    return {real, jetson_like};
-  }
+  static std::vector<device_profile> profiles() { return real_and_jetson_like_profiles(); }
   static std::size_t count_not(const std::uint8_t* a, std::size_t n, std::uint8_t v) {
     return static_cast<std::size_t>(std::count_if(a, a + n, [v](std::uint8_t x) { return x != v; }));
   }

@@ -6,6 +6,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -39,6 +40,11 @@ struct frame_checker {
   std::size_t bad = 0;
 
   pipeline_options options(std::size_t n, std::size_t k) const { return {n, k, in_bytes, out_bytes}; }
+  /// A pipeline of `n` frame buffers on `k` streams whose three stages are this checker's.
+  frame_pipeline pipeline(std::size_t n, std::size_t k, pipeline_memory memory, const device_profile& prof,
+                          recording_calls& calls) {
+    return frame_pipeline(options(n, k), produce(), compute(), consume(), std::move(memory), prof, calls);
+  }
   frame_pipeline::stage produce() {
     return [this](const frame_slot& f) { std::memset(f.host_input, static_cast<int>(f.frame & 0xff), in_bytes); };
   }
@@ -58,6 +64,13 @@ struct frame_checker {
   }
 };
 
+/// Frames in mapped memory, read in place; results in managed memory (a Jetson Nano's choice).
+pipeline_memory mapped_frames_managed_results() {
+  auto mapped = std::make_shared<fake_resource>(memory_kind::mapped);
+  auto managed = std::make_shared<fake_resource>(memory_kind::managed);
+  return {mapped, mapped, managed, managed};
+}
+
 std::vector<std::size_t> iota(std::size_t n) {
   std::vector<std::size_t> v(n);
   for (std::size_t i = 0; i < n; ++i) v[i] = i;
@@ -70,8 +83,7 @@ TEST(pipeline_policy, discrete_gpu_uploads_and_downloads_on_rotating_streams_and
   fakes f = discrete_fakes();
   frame_checker check{64, 16, {}, 0};
   {
-    frame_pipeline pipe(check.options(3, 2), check.produce(), check.compute(), check.consume(), f.memory(),
-                        device_profile::discrete_h100(), calls);
+    frame_pipeline pipe = check.pipeline(3, 2, f.memory(), device_profile::discrete_h100(), calls);
     EXPECT_EQ(pipe.upload_method(), copy_method::async);
     EXPECT_EQ(pipe.download_method(), copy_method::async);
     EXPECT_EQ(calls.live_streams, 2);
@@ -113,8 +125,7 @@ TEST(pipeline_policy, finished_frames_are_consumed_at_the_next_push_without_bloc
   calls.events_ready = true;
   fakes f = discrete_fakes();
   frame_checker check{32, 8, {}, 0};
-  frame_pipeline pipe(check.options(4, 2), check.produce(), check.compute(), check.consume(), f.memory(),
-                      device_profile::discrete_h100(), calls);
+  frame_pipeline pipe = check.pipeline(4, 2, f.memory(), device_profile::discrete_h100(), calls);
   for (int i = 0; i < 5; ++i) pipe.push();
   EXPECT_EQ(check.consumed, iota(4));
   EXPECT_EQ(calls.count("wait"), 0u);
@@ -128,8 +139,7 @@ TEST(pipeline_policy, one_buffer_one_stream_serializes_every_frame) {
   calls.execute_copies = true;
   fakes f = discrete_fakes();
   frame_checker check{16, 16, {}, 0};
-  frame_pipeline pipe(check.options(1, 1), check.produce(), check.compute(), check.consume(), f.memory(),
-                      device_profile::discrete_h100(), calls);
+  frame_pipeline pipe = check.pipeline(1, 1, f.memory(), device_profile::discrete_h100(), calls);
   for (int i = 0; i < 5; ++i) pipe.push();
   EXPECT_EQ(calls.count("wait(e1)"), 4u);
   EXPECT_EQ(pipe.in_flight(), 1u);
@@ -147,8 +157,7 @@ TEST(pipeline_policy, on_a_jetson_mapped_frames_are_read_in_place_and_the_device
     auto results = std::make_shared<fake_resource>(memory_kind::mapped);
     frame_checker check{64, 64, {}, 0};
     {
-      frame_pipeline pipe(check.options(3, 3), check.produce(), check.compute(), check.consume(),
-                          pipeline_memory{mapped, device, results, results}, prof, calls);
+      frame_pipeline pipe = check.pipeline(3, 3, pipeline_memory{mapped, device, results, results}, prof, calls);
       EXPECT_EQ(pipe.upload_method(), copy_method::none) << prof.name;
       EXPECT_EQ(pipe.download_method(), copy_method::none) << prof.name;
       EXPECT_EQ(device->allocations, 0) << prof.name;
@@ -167,11 +176,8 @@ TEST(pipeline_policy, managed_results_on_a_jetson_before_thor_are_attached_per_f
   // access the CPU may read them while the next frame's kernel runs only if they are attached to
   // the host: single to the frame's stream for the GPU work, host again before the event.
   recording_calls calls;
-  auto mapped = std::make_shared<fake_resource>(memory_kind::mapped);
-  auto managed = std::make_shared<fake_resource>(memory_kind::managed);
   frame_checker check{64, 64, {}, 0};
-  frame_pipeline pipe(check.options(2, 2), check.produce(), check.compute(), check.consume(),
-                      pipeline_memory{mapped, mapped, managed, managed}, device_profile::jetson_nano(), calls);
+  frame_pipeline pipe = check.pipeline(2, 2, mapped_frames_managed_results(), device_profile::jetson_nano(), calls);
   const strings setup = calls.take();
   ASSERT_EQ(setup.size(), 3u) << ::testing::PrintToString(setup);
   EXPECT_EQ(setup[0].compare(0, 10, "attach(s1,"), 0) << setup[0];
@@ -194,11 +200,8 @@ TEST(pipeline_policy, managed_results_on_a_jetson_before_thor_are_attached_per_f
 
 TEST(pipeline_policy, thor_needs_no_attachment_for_managed_results) {
   recording_calls calls;
-  auto mapped = std::make_shared<fake_resource>(memory_kind::mapped);
-  auto managed = std::make_shared<fake_resource>(memory_kind::managed);
   frame_checker check{8, 8, {}, 0};
-  frame_pipeline pipe(check.options(2, 1), check.produce(), check.compute(), check.consume(),
-                      pipeline_memory{mapped, mapped, managed, managed}, device_profile::jetson_thor(), calls);
+  frame_pipeline pipe = check.pipeline(2, 1, mapped_frames_managed_results(), device_profile::jetson_thor(), calls);
   pipe.push();
   pipe.drain();
   EXPECT_EQ(calls.count("attach"), 0u);

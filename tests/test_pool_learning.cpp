@@ -4,8 +4,10 @@
 #include <algorithm>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -69,10 +71,17 @@ void replay(pool_resource& pool, const std::vector<trace_op>& ops, overlap_check
   }
 }
 
-pool_options learning() {
+/// Checked learning options; with `region_range`, the region lives in that range.
+pool_options learning(std::shared_ptr<virtual_range> region_range = nullptr) {
   pool_options o;
   o.checked = true;
+  o.region_range = std::move(region_range);
   return o;
+}
+
+/// 1 GiB of host address space, reserved in 64 KiB granules, for a region to grow into.
+std::shared_ptr<virtual_range> host_range_1g() {
+  return std::shared_ptr<virtual_range>(make_host_virtual_range(std::size_t{1} << 30, 64 * KiB));
 }
 
 std::size_t upstream_calls(const canary_upstream& up) { return up.allocations() + up.deallocations(); }
@@ -119,10 +128,8 @@ TEST(pool_learning, iterations_are_found_while_weights_stay_live) {
 
 TEST(pool_learning, an_allocation_that_outlives_its_iteration_stays_out_of_the_region) {
   canary_upstream up;
-  pool_options o = learning();
-  auto range = std::shared_ptr<virtual_range>(make_host_virtual_range(std::size_t{1} << 30, 64 * KiB));
-  o.region_range = range;
-  pool_resource pool(up, o);
+  const auto range = host_range_1g();
+  pool_resource pool(up, learning(range));
   auto in_range = [&](const void* p) {
     const auto a = reinterpret_cast<std::uintptr_t>(p);
     return a >= range->base() && a < range->base() + range->capacity();
@@ -379,10 +386,8 @@ TEST(pool_learning, bad_deallocations_during_a_learned_iteration_keep_the_plan) 
 
 TEST(pool_learning, the_region_grows_in_place_in_a_virtual_range) {
   canary_upstream up;
-  pool_options o = learning();
-  auto range = std::shared_ptr<virtual_range>(make_host_virtual_range(std::size_t{1} << 30, 64 * KiB));
-  o.region_range = range;
-  pool_resource pool(up, o);
+  const auto range = host_range_1g();
+  pool_resource pool(up, learning(range));
   overlap_checker check;
   for (int i = 0; i < 4; ++i) replay(pool, synthetic_iteration(6, 150, 2.0), check);
   const std::size_t first = range->mapped();

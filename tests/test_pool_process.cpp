@@ -24,6 +24,19 @@ alloc_trace step_trace(const std::string& name) {
   return load_trace(std::string(UNIMEM_ALLOC_TRACE_DIR) + "/" + name + ".csv.gz");
 }
 
+/// The trace's first pass: its calls until nothing it allocated is live (one forward pass of the
+/// recorded traces, which hold several).
+alloc_trace first_pass(const alloc_trace& trace) {
+  alloc_trace pass = trace;
+  std::size_t live = 0, end = 0;
+  do {
+    live = trace.ops[end].is_alloc ? live + 1 : live - 1;
+    ++end;
+  } while (live > 0 && end < trace.ops.size());
+  pass.ops.resize(end);
+  return pass;
+}
+
 /// Per iteration of the process: what the pool asked of its upstream.
 struct iteration_calls {
   std::size_t allocations = 0;
@@ -99,15 +112,33 @@ TEST_P(pool_process, weights_live_then_a_repeated_step_costs_no_upstream_call_af
   const alloc_trace trace = step_trace(GetParam());
   const process_run run = run_process(trace, 160, 12);
   SCOPED_TRACE(describe(run));
-  // Steady state: the step is planned and the region holds it; the weights stay where they are.
-  for (std::size_t it = 5; it < run.per_iteration.size(); ++it) {
+  // Steady state from the second iteration: the level between iterations (the weights) is found
+  // where it recurs in the first one (the recorded step holds several passes), the step is
+  // planned and the region holds it; the weights stay where they are.
+  for (std::size_t it = 2; it < run.per_iteration.size(); ++it) {
     EXPECT_EQ(run.per_iteration[it].allocations + run.per_iteration[it].deallocations, 0u) << "iteration " << it;
   }
   // Warm-up: chunks go back in a few rounds (each a device synchronization over cudaFree), not
   // one at a time between allocations.
-  for (std::size_t it = 1; it < 5; ++it) {
+  for (std::size_t it = 1; it < 2; ++it) {
     const iteration_calls& c = run.per_iteration[it];
     EXPECT_LE(4 * c.rounds, c.deallocations + 3) << "iteration " << it;
+  }
+  const double ratio = static_cast<double>(run.peak_reserved) / static_cast<double>(run.peak_live);
+  EXPECT_LE(ratio, 1.10) << GetParam();
+}
+
+TEST_P(pool_process, one_pass_per_iteration_is_planned_after_the_second_iteration) {
+  const alloc_trace pass = first_pass(step_trace(GetParam()));
+  const process_run run = run_process(pass, 160, 8);
+  SCOPED_TRACE(describe(run));
+  // The level recurs at the end of the second iteration, and the first one had the same calls:
+  // both are segments of one structure, so the third iteration follows its plan. A pass longer
+  // than the lift's window (2048 calls: ssdlite's 6918) is cut by the lift first, one iteration
+  // later.
+  const std::size_t steady = pass.ops.size() < 2048 ? 3 : 4;
+  for (std::size_t it = steady; it < run.per_iteration.size(); ++it) {
+    EXPECT_EQ(run.per_iteration[it].allocations + run.per_iteration[it].deallocations, 0u) << "iteration " << it;
   }
   const double ratio = static_cast<double>(run.peak_reserved) / static_cast<double>(run.peak_live);
   EXPECT_LE(ratio, 1.10) << GetParam();

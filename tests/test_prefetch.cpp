@@ -16,6 +16,7 @@
 #include <unimem/stream.hpp>
 
 #include "support/gpu_test.hpp"
+#include "support/jetson_like.hpp"
 #include "support/movement_kernels.hpp"
 #include "support/recording_calls.hpp"
 
@@ -229,16 +230,7 @@ bool last_prefetch_was_host(const void* q, std::size_t n) {
 class prefetch_gpu : public gpu_test {
  protected:
   static constexpr std::size_t bytes = 8u << 20;  // 8 MiB: small on purpose (managed memory)
-
-  /// The real device, and the same device treated as if it had no concurrent managed access, so
-  /// the Jetson code path runs real CUDA calls here (attach and synchronize are valid on any GPU).
-  static std::vector<device_profile> profiles() {
-    device_profile real = device_profile::current();
-    device_profile jetson_like = real;
-    jetson_like.concurrent_managed_access = false;
-    jetson_like.name += " as if concurrentManagedAccess = 0";
-    return {real, jetson_like};
-  }
+  static std::vector<device_profile> profiles() { return real_and_jetson_like_profiles(); }
 };
 
 TEST_F(prefetch_gpu, data_survives_prefetch_to_device_kernel_and_prefetch_back) {

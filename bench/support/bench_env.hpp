@@ -57,6 +57,12 @@ inline const gpu_state& gpu() {
   return state;
 }
 
+/// Creates the CUDA context, where there is a GPU, before the first benchmark so that none pays
+/// for it.
+inline void create_cuda_context() {
+  if (gpu().ok) cudaFree(nullptr);
+}
+
 /// Why a benchmark that needs a GPU is left out here: "no CUDA GPU (<why>)".
 inline std::string no_gpu_reason() { return "no CUDA GPU (" + gpu().why + ")"; }
 

@@ -11,6 +11,12 @@ void throw_cuda_error(cudaError_t err, std::string call, std::string hint) {
   throw cuda_error(std::move(call), static_cast<int>(err), std::move(hint));
 }
 
+void check_release(cudaError_t err, const char* release, const void* p, std::size_t bytes, const char* resource) {
+  if (err == cudaSuccess) return;
+  throw_cuda_error(err, fmt::format("{}({}, {} B)", release, p, bytes),
+                   fmt::format("the pointer was not returned by {}::allocate, or was already freed", resource));
+}
+
 std::string device_free_memory_note() {
   std::size_t free_b = 0, total_b = 0;
   if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) {

@@ -17,6 +17,11 @@ inline void check(cudaError_t err, const char* call) {
   if (err != cudaSuccess) throw_cuda_error(err, call);
 }
 
+/// Throws cuda_error unless `err` is cudaSuccess, for `release` (cudaFree, cudaFreeHost, ...) of
+/// `p` (`bytes`) in the deallocate of `resource` ("unimem::device_resource"), with the usual cause,
+/// a pointer that resource did not allocate or already freed, as the hint.
+void check_release(cudaError_t err, const char* release, const void* p, std::size_t bytes, const char* resource);
+
 /// Free bytes on the current device as text for out-of-memory hints ("" when unknown).
 std::string device_free_memory_note();
 

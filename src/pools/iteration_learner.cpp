@@ -23,6 +23,17 @@ constexpr std::uint64_t first_window = 2048;
 constexpr std::uint64_t level_block = 256;
 /// A region size the host refused is asked for again after this many segments.
 constexpr std::size_t refusal_patience = 4;
+/// Frees are told apart by how many allocations ago the freed one was made, up to this.
+constexpr std::uint64_t max_free_distance = std::uint64_t{1} << 39;
+/// Hash of an empty structure.
+constexpr std::uint64_t structure_seed = 0x243F6A8885A308D3ull;
+/// Rolling hash of the latest calls: base, and base^recent_calls to drop the oldest call.
+constexpr std::uint64_t recent_base = 0x100000001B3ull;
+constexpr std::uint64_t recent_base_power(std::size_t n) {
+  std::uint64_t p = 1;
+  for (std::size_t i = 0; i < n; ++i) p *= recent_base;
+  return p;
+}
 
 std::uint64_t mix(std::uint64_t h, std::uint64_t v) noexcept {
   h ^= v + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2);
@@ -149,12 +160,14 @@ placement_advice iteration_learner::advise(std::size_t bytes, std::uint8_t align
 void iteration_learner::on_allocate(pool_block* b, std::uint32_t slot) {
   b->seq = next_seq_++;
   if (!settings_.learn) return;
+  note_structure(alloc_sig(b->align_log2, slot));
   push(b->requested, alloc_sig(b->align_log2, slot));
   ++seg_allocs_;
 }
 
 void iteration_learner::on_free(std::uint64_t seq, std::uint32_t slot, std::size_t live_count) {
   if (!settings_.learn) return;
+  note_structure(free_sig(std::min(next_seq_ - seq, max_free_distance), slot));
   if (seg_allocs_ == 0) {
     // Frees before a segment's first allocation belong to none (the tail of what came before,
     // the pool emptying): a segment starts with its first allocation.
@@ -177,7 +190,106 @@ void iteration_learner::on_free(std::uint64_t seq, std::uint32_t slot, std::size
     if (seg_allocs_ >= min_segment_allocs) end_segment();
     return;
   }
+  if (recurred(live_count)) return;
   lift_floor(live_count);
+}
+
+void iteration_learner::note_structure(std::uint64_t sig) noexcept {
+  constexpr std::uint64_t drop = recent_base_power(recent_calls);
+  const std::uint64_t x = mix(0, sig);
+  recent_hash_ = recent_hash_ * recent_base + x - recent_[recent_pos_] * drop;
+  recent_[recent_pos_] = x;
+  recent_pos_ = (recent_pos_ + 1) % recent_calls;
+}
+
+/// With weights live the level between iterations is above the floor, and the lift finds it
+/// only after a long stretch (several iterations of a short step). It is found as soon as it
+/// recurs: a free brings the live count down to the segment's lowest level after the same calls
+/// as an earlier free did, and every allocation made in between has been freed in between (so
+/// the stretch is a whole iteration — not the blocks of one network, which free their input
+/// made before them). The segment is then cut back to the earlier occurrence, so the iteration
+/// just done is a recorded segment, and the one before it too when its calls were the same: the
+/// plan is built, and the region sized, at the end of the second iteration. Checked only while
+/// the segment is longer than any before it (the floor is apparently not being reached).
+bool iteration_learner::recurred(std::size_t live_count) {
+  if (!recording_ || live_count > seg_low_ || calls_total_ - seg_start_call_ <= longest_) return false;
+  if (live_count < seg_low_) {
+    seg_low_ = live_count;
+    marks_used_ = 0;
+    marks_next_ = 0;
+  }
+  level_mark* const end = marks_ + marks_used_;
+  level_mark* m = std::find_if(marks_, end, [&](const level_mark& k) { return k.structure == recent_hash_; });
+  if (m == end) {
+    marks_[marks_next_] = level_mark{recent_hash_, seg_calls_, next_seq_};
+    marks_next_ = (marks_next_ + 1) % max_level_marks;
+    marks_used_ = std::max(marks_used_, marks_next_ == 0 ? max_level_marks : marks_next_);
+    return false;
+  }
+  const level_mark before = *m;
+  m->call = seg_calls_;
+  m->seq = next_seq_;
+  if (next_seq_ - before.seq < min_segment_allocs || !closed_since(before.call, before.seq)) return false;
+  floor_ = live_count;
+  cut_recurrence(before.call, before.seq);
+  return true;
+}
+
+/// No call from `call` on frees an allocation made before the one numbered `seq`.
+bool iteration_learner::closed_since(std::size_t call, std::uint64_t seq) const noexcept {
+  for (std::size_t c = call; c < calls_.size(); ++c) {
+    const call_record& r = calls_[c];
+    if (!is_alloc(r.sig) && (r.value == no_target || r.value + seg_first_seq_ < seq)) return false;
+  }
+  return true;
+}
+
+/// calls_[begin, end) as a segment whose first allocation is numbered `first_seq`.
+std::vector<iteration_learner::call_record> iteration_learner::rebased(std::size_t begin, std::size_t end,
+                                                                       std::uint64_t first_seq) const {
+  std::vector<call_record> out(calls_.begin() + static_cast<std::ptrdiff_t>(begin),
+                               calls_.begin() + static_cast<std::ptrdiff_t>(end));
+  for (call_record& r : out) {
+    if (is_alloc(r.sig)) continue;
+    const std::uint64_t seq = r.value == no_target ? 0 : r.value + seg_first_seq_;
+    r.value = r.value != no_target && seq >= first_seq ? seq - first_seq : no_target;
+    r.sig = free_sig(r.value, static_cast<std::uint32_t>(r.sig & 0xFFFFFu));
+  }
+  return out;
+}
+
+/// Ends the recorded calls as the segment that began after the call `call` (its first
+/// allocation numbered `seq`), preceded by the same calls just before it as a segment of the same
+/// structure if they are; what came before is not a segment.
+void iteration_learner::cut_recurrence(std::size_t call, std::uint64_t seq) {
+  const std::size_t n = calls_.size() - call;
+  const std::uint64_t allocs = next_seq_ - seq;
+  std::vector<call_record> last = rebased(call, calls_.size(), seq);
+  if (call >= n && seq >= seg_first_seq_ + allocs) {
+    std::vector<call_record> first = rebased(call - n, call, seq - allocs);
+    const bool same = std::equal(first.begin(), first.end(), last.begin(),
+                                 [](const call_record& a, const call_record& b) { return a.sig == b.sig; });
+    if (same) {
+      load_segment(std::move(first), seq - allocs);
+      end_segment();
+    }
+  }
+  load_segment(std::move(last), seq);
+  end_segment();
+}
+
+void iteration_learner::load_segment(std::vector<call_record> calls, std::uint64_t first_seq) {
+  hash_ = structure_seed;
+  seg_allocs_ = 0;
+  for (call_record& r : calls) {
+    hash_ = mix(hash_, r.sig);
+    r.prefix = hash_;
+    if (is_alloc(r.sig)) ++seg_allocs_;
+  }
+  calls_ = std::move(calls);
+  seg_calls_ = calls_.size();
+  seg_first_seq_ = first_seq;
+  seg_start_call_ = calls_total_ - seg_calls_;
 }
 
 /// The level between iterations may rise for good (weights loaded, optimizer state made by the
@@ -433,8 +545,11 @@ void iteration_learner::start_segment() {
   calls_.clear();
   seg_calls_ = 0;
   seg_allocs_ = 0;
-  hash_ = 0x243F6A8885A308D3ull;
+  hash_ = structure_seed;
   seg_first_seq_ = next_seq_;
+  seg_low_ = ~std::size_t{0};
+  marks_used_ = 0;
+  marks_next_ = 0;
   recording_ = settings_.learn;
   plan_ = nullptr;
   matched_ = false;

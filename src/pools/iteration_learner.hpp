@@ -3,8 +3,11 @@
 // A process repeats work: forward passes, training steps, the token steps of a generation. The
 // learner cuts the stream of calls into segments ("iterations") without needing an empty pool:
 // a segment ends at a free that brings the number of live allocations down to the level where
-// the previous one ended (weights, optimizer state and caches stay live across the cut; after a
-// long stretch without a cut the level is lifted to the lowest one seen lately). Each segment's
+// the previous one ended (weights, optimizer state and caches stay live across the cut). While
+// that level is not reached, a level that recurs — the lowest of the segment, after the same
+// calls, with everything allocated in between freed — is taken as the level between iterations
+// and the segment is cut back to its previous occurrence; failing that, after a long stretch
+// without a cut the level is lifted to the lowest one seen lately. Each segment's
 // call structure — which call allocates, which frees which allocation, on which stream, at which
 // alignment; not the sizes — keys a plan. From the second segment of a structure on, the plan is
 // laid out offline (pool_plan) for the allocations that live and die inside the segment, at the
@@ -99,6 +102,12 @@ class iteration_learner {
   void push(std::uint64_t value, std::uint64_t sig);
   void begin_segment(std::uint64_t sig, std::size_t bytes);
   void lift_floor(std::size_t live_count);
+  void note_structure(std::uint64_t sig) noexcept;
+  bool recurred(std::size_t live_count);
+  bool closed_since(std::size_t call, std::uint64_t seq) const noexcept;
+  std::vector<call_record> rebased(std::size_t begin, std::size_t end, std::uint64_t first_seq) const;
+  void cut_recurrence(std::size_t call, std::uint64_t seq);
+  void load_segment(std::vector<call_record> calls, std::uint64_t first_seq);
   plan* choose_plan(std::size_t bytes, std::uint64_t sig) const;
   plan* switch_plan(std::uint64_t sig, std::uint64_t prefix) const;
   plan* find_plan() const;
@@ -133,6 +142,24 @@ class iteration_learner {
   std::uint64_t last_cut_ = 0;
   std::uint64_t seg_start_call_ = 0;
   std::uint64_t longest_ = 0;
+
+  // Finding the level early: the structure of the latest calls (frees by how many allocations
+  // ago, so that it does not depend on where a segment began), and where this segment's lowest
+  // level was reached after each such structure.
+  static constexpr std::size_t recent_calls = 16;
+  struct level_mark {
+    std::uint64_t structure;  // recent_hash_ then
+    std::size_t call;         // seg_calls_ then (the call after the free)
+    std::uint64_t seq;        // next_seq_ then
+  };
+  std::uint64_t recent_[recent_calls] = {};
+  std::size_t recent_pos_ = 0;
+  std::uint64_t recent_hash_ = 0;
+  static constexpr std::size_t max_level_marks = 16;
+  std::size_t seg_low_ = ~std::size_t{0};
+  level_mark marks_[max_level_marks] = {};  // the latest occurrence of each structure (no heap use
+  std::size_t marks_used_ = 0;              // per call), the oldest replaced when full
+  std::size_t marks_next_ = 0;
 
   // Plans, most recently used first; the one followed in this segment.
   std::vector<std::unique_ptr<plan>> plans_;

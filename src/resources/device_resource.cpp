@@ -24,12 +24,7 @@ void* device_resource::allocate_native(std::size_t bytes, stream_view) {
 }
 
 void device_resource::deallocate_native(void* p, std::size_t bytes, stream_view) {
-  const cudaError_t err = cudaFree(p);
-  if (err != cudaSuccess) {
-    detail::throw_cuda_error(err, fmt::format("cudaFree({}, {} B)", p, bytes),
-                             "the pointer was not returned by unimem::device_resource::allocate, or was "
-                             "already freed");
-  }
+  detail::check_release(cudaFree(p), "cudaFree", p, bytes, "unimem::device_resource");
 }
 
 }  // namespace unimem

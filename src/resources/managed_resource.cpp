@@ -38,12 +38,7 @@ void* managed_resource::allocate_native(std::size_t bytes, stream_view) {
 }
 
 void managed_resource::deallocate_native(void* p, std::size_t bytes, stream_view) {
-  const cudaError_t err = cudaFree(p);
-  if (err != cudaSuccess) {
-    detail::throw_cuda_error(err, fmt::format("cudaFree({}, {} B)", p, bytes),
-                             "the pointer was not returned by unimem::managed_resource::allocate, or was "
-                             "already freed");
-  }
+  detail::check_release(cudaFree(p), "cudaFree", p, bytes, "unimem::managed_resource");
 }
 
 }  // namespace unimem

@@ -6,6 +6,7 @@
 #include <unimem/error.hpp>
 
 #include "detail/cuda_check.hpp"
+#include "resources/host_alloc.hpp"
 
 namespace unimem {
 
@@ -24,25 +25,13 @@ mapped_resource::mapped_resource(bool write_combined, const device_profile& prof
 void* mapped_resource::allocate_native(std::size_t bytes, stream_view) {
   unsigned flags = cudaHostAllocMapped | cudaHostAllocPortable;
   if (write_combined_) flags |= cudaHostAllocWriteCombined;
-  void* p = nullptr;
-  const cudaError_t err = cudaHostAlloc(&p, bytes, flags);
-  if (err == cudaErrorMemoryAllocation) {
-    cudaGetLastError();
-    throw out_of_memory(bytes, "unimem::mapped_resource",
-                        "the OS could not page-lock that much memory; lower the request or raise the "
-                        "memlock limit (ulimit -l)");
-  }
-  if (err != cudaSuccess) detail::throw_cuda_error(err, fmt::format("cudaHostAlloc({} B, flags {:#x})", bytes, flags));
-  return p;
+  return detail::host_alloc(bytes, flags, "unimem::mapped_resource",
+                            "the OS could not page-lock that much memory; lower the request or raise the "
+                            "memlock limit (ulimit -l)");
 }
 
 void mapped_resource::deallocate_native(void* p, std::size_t bytes, stream_view) {
-  const cudaError_t err = cudaFreeHost(p);
-  if (err != cudaSuccess) {
-    detail::throw_cuda_error(err, fmt::format("cudaFreeHost({}, {} B)", p, bytes),
-                             "the pointer was not returned by unimem::mapped_resource::allocate, or was "
-                             "already freed");
-  }
+  detail::check_release(cudaFreeHost(p), "cudaFreeHost", p, bytes, "unimem::mapped_resource");
 }
 
 void* mapped_resource::device_pointer(void* host_ptr) const {

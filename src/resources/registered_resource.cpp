@@ -145,12 +145,7 @@ void* registered_resource::allocate_native(std::size_t bytes, stream_view) {
 }
 
 void registered_resource::deallocate_native(void* p, std::size_t bytes, stream_view) {
-  const cudaError_t err = cudaHostUnregister(p);
-  if (err != cudaSuccess) {
-    detail::throw_cuda_error(err, fmt::format("cudaHostUnregister({}, {} B)", p, bytes),
-                             "the pointer was not returned by unimem::registered_resource::allocate, or "
-                             "was already freed");
-  }
+  detail::check_release(cudaHostUnregister(p), "cudaHostUnregister", p, bytes, "unimem::registered_resource");
   ::munmap(p, round_to_pages(bytes));
 }
 
