@@ -42,10 +42,17 @@ std::string printable(std::string_view text, std::size_t max_chars) {
       ++i;
       continue;
     }
-    // UTF-8 passes, but not the C1 controls (U+0080..U+009F) that some terminals obey.
+    // Well-formed UTF-8 passes (RFC 3629: no overlong forms, no surrogates, nothing above
+    // U+10FFFF), but not the C1 controls (U+0080..U+009F) that some terminals obey.
     const std::size_t len = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
-    bool utf8 = len != 0 && i + len <= n && !(c == 0xc2 && static_cast<unsigned char>(text[i + 1]) < 0xa0);
-    for (std::size_t k = 1; utf8 && k < len; ++k) utf8 = (static_cast<unsigned char>(text[i + k]) & 0xc0) == 0x80;
+    bool utf8 = len != 0 && i + len <= n;
+    if (utf8) {
+      const auto second = static_cast<unsigned char>(text[i + 1]);
+      const unsigned char lo = c == 0xc2 ? 0xa0 : c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80;
+      const unsigned char hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
+      utf8 = second >= lo && second <= hi;
+    }
+    for (std::size_t k = 2; utf8 && k < len; ++k) utf8 = (static_cast<unsigned char>(text[i + k]) & 0xc0) == 0x80;
     if (utf8) {
       out.append(text.data() + i, len);
       i += len;

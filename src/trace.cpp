@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <cstring>
 #include <filesystem>
 #include <limits>
@@ -19,6 +18,7 @@
 
 #include <unimem/error.hpp>
 
+#include "detail/decimal.hpp"
 #include "detail/size_math.hpp"
 #include "detail/text_lines.hpp"
 #include "detail/trace_reader.hpp"
@@ -27,14 +27,6 @@ namespace unimem {
 namespace {
 
 constexpr std::string_view example_line = "a,17,4096,0";
-
-/// Parses a whole field as a decimal integer of type T: digits only, no sign, no space.
-template <class T>
-bool parse_integer(std::string_view field, T& out) {
-  if (field.empty()) return false;
-  const auto [end, ec] = std::from_chars(field.data(), field.data() + field.size(), out);
-  return ec == std::errc{} && end == field.data() + field.size();
-}
 
 /// Splits `line` at commas into `fields`; returns the number of fields (may exceed `max`, in which
 /// case only the first `max` are stored).
@@ -103,7 +95,7 @@ class trace_parser {
   template <class T>
   T number(std::string_view field, const char* what) const {
     T value{};
-    if (!parse_integer(field, value)) {
+    if (!detail::read_decimal(field, value)) {
       fail(fmt::format("{} \"{}\" is not an integer from 0 to {}", what, printable(field, 40),
                        std::numeric_limits<T>::max()));
     }
@@ -281,6 +273,10 @@ class stream_sink final : public trace_writer::sink {
 class zlib_file_sink final : public trace_writer::sink {
  public:
   zlib_file_sink(const std::string& path, const std::string& name) {
+    if (path.find('\0') != std::string::npos) {
+      // open() would stop at the NUL and write another file than the one named.
+      throw std::runtime_error(fmt::format("{}: the path contains a NUL byte; pass a plain file name", name));
+    }
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
       throw std::runtime_error(fmt::format("{}: cannot create the trace file: {} (check that the folder exists and is "

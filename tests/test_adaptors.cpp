@@ -89,6 +89,48 @@ TEST(statistics_resource, a_refused_free_leaves_the_counters) {
   stats.deallocate(p, 4096);
 }
 
+// Issue 12 row 10: a foreign pointer was forwarded to the upstream first (free() of a stack
+// address through host_resource). Every adaptor that keeps accounting now refuses foreign, double
+// and wrong-size frees itself, forwards nothing, and stays usable with exact counters.
+TEST(statistics_resource, refuses_foreign_double_and_wrong_size_frees_before_forwarding) {
+  host_resource host;
+  statistics_resource stats(host);
+  int on_the_stack = 0;
+  const std::string foreign = what_of([&] { stats.deallocate(&on_the_stack, 4); });
+  EXPECT_NE(foreign.find("unimem::statistics_resource::deallocate("), std::string::npos) << foreign;
+  EXPECT_NE(foreign.find("no live allocation of this adaptor starts here"), std::string::npos) << foreign;
+  EXPECT_NE(foreign.find("nothing was freed"), std::string::npos) << foreign;
+
+  void* p = stats.allocate(100);
+  const std::string wrong = what_of([&] { stats.deallocate(p, 900); });
+  EXPECT_NE(wrong.find("900 B, alignment 256): this allocation was made with 100 B, alignment 256"),
+            std::string::npos)
+      << wrong;
+  EXPECT_THROW(stats.deallocate(p, 100, 512), std::invalid_argument) << "a different alignment";
+  EXPECT_EQ(stats.totals().current_bytes, 100u);
+  EXPECT_EQ(stats.totals().current_count, 1u);
+  stats.deallocate(p, 100);
+  EXPECT_THROW(stats.deallocate(p, 100), std::invalid_argument) << "freed twice";
+  // Still usable, and the counters are exact.
+  void* q = stats.allocate(300);
+  EXPECT_EQ(stats.totals().current_bytes, 300u);
+  EXPECT_EQ(stats.totals().total_count, 2u);
+  stats.deallocate(q, 300);
+  EXPECT_EQ(stats.totals().current_bytes, 0u);
+  EXPECT_EQ(stats.totals().current_count, 0u);
+}
+
+TEST(statistics_resource, a_refused_free_is_not_forwarded) {
+  canary_upstream up;
+  statistics_resource stats(up);
+  void* p = stats.allocate(4096);
+  EXPECT_THROW(stats.deallocate(p, 4095), std::invalid_argument);
+  EXPECT_EQ(up.deallocations(), 0u);
+  EXPECT_EQ(up.held(), 4096u);
+  stats.deallocate(p, 4096);
+  EXPECT_EQ(up.deallocations(), 1u);
+}
+
 TEST(limiting_resource, two_resources_share_one_budget) {
   host_resource host;
   pool_resource pool(host);
@@ -114,6 +156,38 @@ TEST(limiting_resource, two_resources_share_one_budget) {
   model_b.deallocate(b, 2 * MiB);
   model_b.deallocate(c, 2 * MiB);
   EXPECT_EQ(budget->used(), 0u);
+}
+
+// Issue 12 row 9: deallocate(p, 900) of a 100-byte allocation made `used` wrap below zero, and
+// every later allocate was refused.
+TEST(limiting_resource, a_wrong_size_free_is_refused_and_the_budget_stays_exact) {
+  host_resource host;
+  auto budget = std::make_shared<memory_budget>("b", 1000);
+  limiting_resource lim(host, budget);
+  void* p = lim.allocate(100);
+  const std::string wrong = what_of([&] { lim.deallocate(p, 900); });
+  EXPECT_NE(wrong.find("unimem::limiting_resource::deallocate("), std::string::npos) << wrong;
+  EXPECT_NE(wrong.find("this allocation was made with 100 B"), std::string::npos) << wrong;
+  EXPECT_EQ(budget->used(), 100u);
+  int on_the_stack = 0;
+  EXPECT_THROW(lim.deallocate(&on_the_stack, 4), std::invalid_argument);
+  lim.deallocate(p, 100);
+  EXPECT_THROW(lim.deallocate(p, 100), std::invalid_argument) << "freed twice";
+  EXPECT_EQ(budget->used(), 0u);
+  void* all = lim.allocate(1000);  // the whole budget is there again
+  EXPECT_EQ(budget->used(), 1000u);
+  EXPECT_THROW(lim.allocate(1), out_of_memory);
+  lim.deallocate(all, 1000);
+  EXPECT_EQ(budget->used(), 0u);
+  EXPECT_EQ(budget->peak(), 1000u);
+}
+
+TEST(limiting_resource, a_refund_of_more_than_is_charged_stops_at_zero) {
+  memory_budget budget("b", 1000);
+  ASSERT_TRUE(budget.try_charge(100));
+  budget.refund(900);
+  EXPECT_EQ(budget.used(), 0u);
+  EXPECT_TRUE(budget.try_charge(1000));
 }
 
 TEST(limiting_resource, upstream_failure_refunds_the_charge) {
@@ -167,6 +241,19 @@ TEST(fallback_resource, tries_the_next_resource_and_frees_to_the_right_one) {
   EXPECT_EQ(small.held() + big.held(), 0u);
   int not_ours = 0;
   EXPECT_THROW(fb.deallocate(&not_ours, 4), std::invalid_argument);
+}
+
+TEST(fallback_resource, a_wrong_size_free_is_refused_before_reaching_the_chain) {
+  canary_upstream first, second;
+  fallback_resource fb({&first, &second});
+  void* p = fb.allocate(100);
+  const std::string wrong = what_of([&] { fb.deallocate(p, 50); });
+  EXPECT_NE(wrong.find("unimem::fallback_resource::deallocate("), std::string::npos) << wrong;
+  EXPECT_NE(wrong.find("made with 100 B"), std::string::npos) << wrong;
+  EXPECT_EQ(first.deallocations(), 0u);
+  fb.deallocate(p, 100);
+  EXPECT_EQ(first.held(), 0u);
+  EXPECT_THROW(fb.deallocate(p, 100), std::invalid_argument);
 }
 
 TEST(fallback_resource, calls_back_when_everything_is_exhausted) {
@@ -225,6 +312,18 @@ TEST(logging_resource, writes_a_trace_that_parses_back_to_the_same_calls) {
   EXPECT_EQ(t.peak_live_bytes(), 500u);
 }
 
+TEST(logging_resource, a_wrong_size_free_is_refused_and_not_traced) {
+  canary_upstream up;
+  std::ostringstream out;
+  logging_resource log(up, out);
+  void* p = log.allocate(100);
+  EXPECT_THROW(log.deallocate(p, 99), std::invalid_argument);
+  EXPECT_EQ(up.deallocations(), 0u);
+  log.deallocate(p, 100);
+  log.flush();
+  EXPECT_EQ(out.str(), "op,id,bytes,stream\na,0,100,0\nf,0,100,0\n");
+}
+
 // Issue 12 row 14: writing to /dev/full lost every line silently.
 TEST(logging_resource, write_errors_are_reported_not_lost) {
   canary_upstream up;
@@ -261,6 +360,10 @@ TEST(logging_resource, writes_gzip_when_the_path_ends_in_gz) {
 
 TEST(logging_resource, an_unwritable_path_is_a_clear_error) {
   host_resource host;
+  // A NUL would make open() create "/tmp/unimem_trace" instead of the file named.
+  EXPECT_NE(what_of([&] { logging_resource log(host, std::string("/tmp/unimem_trace\0.csv", 23)); })
+                .find("the path contains a NUL byte"),
+            std::string::npos);
   try {
     logging_resource log(host, "/nonexistent-folder/trace.csv");
     FAIL();

@@ -164,6 +164,13 @@ TEST(copy_calls, bad_arguments_are_refused_before_any_call) {
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("overlap"), std::string::npos) << e.what();
   }
+  try {  // a size that wraps the address space (e.g. -1 as size_t): the overlap test must not wrap too
+    (void)copy(destination{a.data() + 64, t(memory_kind::device), side::device}, source{a.data(), t(memory_kind::pinned)},
+               SIZE_MAX - 8, {}, h100, calls);
+    FAIL() << "a size past the end of the address space was accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("passes the end of the address space"), std::string::npos) << e.what();
+  }
   const copy_report zero = copy(destination{a.data(), t(memory_kind::device), side::device},
                                 source{nullptr, t(memory_kind::pinned)}, 0, {}, h100, calls);
   EXPECT_EQ(zero.method, copy_method::none);

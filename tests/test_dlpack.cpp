@@ -6,6 +6,7 @@
 #if __has_include(<dlpack/dlpack.h>)
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <numeric>
 #include <stdexcept>
@@ -382,6 +383,57 @@ TEST(dlpack, import_refuses_what_it_cannot_view_and_releases_it) {
     expect_refused<std::overflow_error>(f, "ptrdiff_t");
   }
   EXPECT_THROW((void)from_dlpack(static_cast<DLManagedTensor*>(nullptr)), std::invalid_argument);
+}
+
+// Issue 12: every field of a tensor from another framework is checked before it counts, sizes or
+// indexes anything, and the producer's deleter runs on every refusal.
+TEST(dlpack, import_refuses_corrupt_fields_before_reading_past_them) {
+  {
+    foreign_tensor f({4});  // a one-element shape array, but ndim claims far more
+    f.managed.dl_tensor.ndim = std::numeric_limits<std::int32_t>::max();
+    expect_refused<std::invalid_argument>(f, "ndim is 2147483647; unimem imports 0 to 64 dimensions");
+  }
+  {
+    foreign_tensor f(std::vector<std::int64_t>(65, 1));
+    expect_refused<std::invalid_argument>(f, "ndim is 65");
+  }
+  {
+    // 0 elements, but the row-major strides of the other extents overflow.
+    const std::int64_t big = std::int64_t{1} << 40;
+    foreign_tensor f({0, big, big});
+    expect_refused<std::overflow_error>(f, "zero extents counted as 1");
+  }
+  {
+    foreign_tensor f({4});
+    f.managed.dl_tensor.byte_offset = ~std::uint64_t{0} - 2;
+    expect_refused<std::overflow_error>(f, "passes the end of the address space");
+  }
+  {
+    foreign_tensor f({0});  // no elements: the offset is still not added to the pointer blindly
+    f.managed.dl_tensor.byte_offset = ~std::uint64_t{0};
+    expect_refused<std::overflow_error>(f, "byte_offset");
+  }
+  {
+    foreign_tensor f({4});
+    f.managed.dl_tensor.device = {kDLCUDA, -1};
+    expect_refused<std::invalid_argument>(f, "device id -1");
+  }
+  {
+    foreign_tensor f({4});
+    f.managed.dl_tensor.dtype = {static_cast<std::uint8_t>(kDLFloat), 0, 1};
+    expect_refused<unsupported_error>(f, "bits 0");
+  }
+  {
+    foreign_tensor f({4});
+    f.managed.dl_tensor.dtype.lanes = 0;
+    expect_refused<unsupported_error>(f, "lanes 0");
+  }
+  // An empty tensor without data is fine; the stride of an extent-0 dimension is never used.
+  foreign_tensor f({3, 0}, {5, -7});
+  f.managed.dl_tensor.data = nullptr;
+  const dlpack_tensor in = from_dlpack(&f.managed);
+  EXPECT_EQ(in.size(), 0u);
+  EXPECT_EQ(in.data(), nullptr);
 }
 
 TEST(dlpack, host_view_refuses_cuda_device_memory) {

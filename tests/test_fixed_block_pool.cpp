@@ -11,6 +11,7 @@
 #include <unimem/pools/arena_resource.hpp>
 #include <unimem/error.hpp>
 #include <unimem/pools/fixed_block_pool.hpp>
+#include <unimem/resources/host_resource.hpp>
 #include <unimem/tag.hpp>
 
 #include "support/manual_event_source.hpp"
@@ -191,6 +192,42 @@ TEST(fixed_block_pool, concurrent_threads) {
   EXPECT_EQ(pool.live_blocks(), 0u);
 }
 
+/// An upstream that breaks the contract: null instead of out_of_memory.
+class null_upstream final : public memory_resource {
+  void* do_allocate(std::size_t, std::size_t, stream_view) override { return nullptr; }
+  void do_deallocate(void*, std::size_t, std::size_t, stream_view) override {}
+  resource_traits do_traits() const noexcept override { return {memory_kind::host, true, false, false}; }
+  std::string_view do_name() const noexcept override { return "null_upstream"; }
+};
+
+// Issue 12 row 8: blocks_per_chunk x stride wrapped to 0, the upstream returned null for the
+// "empty" chunk and the pool used it: SIGSEGV.
+TEST(fixed_block_pool, a_chunk_no_upstream_can_give_is_refused_at_construction) {
+  host_resource host;
+  fixed_block_pool_options o;
+  o.blocks_per_chunk = 4;
+  const std::string why = what_of([&] { fixed_block_pool pool(host, std::size_t{1} << 62, o); });
+  EXPECT_NE(why.find("unimem::fixed_block_pool(block_size 4611686018427387904 B, blocks_per_chunk 4)"),
+            std::string::npos)
+      << why;
+  EXPECT_NE(why.find("lower blocks_per_chunk"), std::string::npos) << why;
+  EXPECT_THROW(fixed_block_pool(host, SIZE_MAX - 10), std::invalid_argument) << "the stride wraps";
+  EXPECT_THROW(fixed_block_pool(host, SIZE_MAX / 2 + 2), std::invalid_argument) << "beyond std::ptrdiff_t";
+  // A huge block with the default chunk is a size the upstream refuses, and the pool survives it.
+  fixed_block_pool big(host, std::size_t{1} << 60);
+  EXPECT_THROW(big.allocate(1), out_of_memory);
+  EXPECT_EQ(big.total_blocks(), 0u);
+}
+
+TEST(fixed_block_pool, an_upstream_returning_null_is_out_of_memory_not_a_chunk) {
+  null_upstream up;
+  fixed_block_pool pool(up, 1000);
+  const std::string why = what_of([&] { pool.allocate(1000); });
+  EXPECT_NE(why.find("returned null"), std::string::npos) << why;
+  EXPECT_EQ(pool.total_blocks(), 0u);
+  EXPECT_EQ(pool.live_blocks(), 0u);
+}
+
 // ------------------------------------------------------------------ arena
 
 TEST(arena_resource, bumps_and_reset_makes_everything_reusable) {
@@ -264,6 +301,35 @@ TEST(arena_resource, maximum_size_is_out_of_memory_and_reset_recovers) {
   }
   arena.reset();
   EXPECT_NE(arena.allocate(600 * KiB), nullptr);
+}
+
+TEST(arena_resource, an_initial_size_no_upstream_can_give_is_refused) {
+  canary_upstream up;
+  arena_options o;
+  o.initial_size = SIZE_MAX;
+  const std::string why = what_of([&] { arena_resource arena(up, o); });
+  EXPECT_NE(why.find("unimem::arena_resource(initial_size 18446744073709551615 B)"), std::string::npos) << why;
+  o.initial_size = 2 * MiB;
+  o.maximum_size = MiB;
+  EXPECT_NE(what_of([&] { arena_resource arena(up, o); }).find("raise maximum_size or lower initial_size"),
+            std::string::npos);
+  EXPECT_EQ(up.allocations(), 0u);
+}
+
+TEST(arena_resource, reset_never_fails_and_huge_alignments_do_not_wrap) {
+  canary_upstream up;
+  arena_options o;
+  o.initial_size = 64 * KiB;
+  arena_resource arena(up, o);
+  for (int i = 0; i < 4; ++i) arena.allocate(40 * KiB);  // spills: reset wants one 160 KiB block
+  up.set_limit(100 * KiB);                               // ... which it cannot have now
+  EXPECT_NO_THROW(arena.reset());
+  EXPECT_EQ(arena.block_count(), 0u) << "the arena starts empty and grows again";
+  up.set_limit(SIZE_MAX);
+  EXPECT_NE(arena.allocate(1000), nullptr);
+  // An alignment near the top of the range is out of memory, not a wrapped bump pointer.
+  EXPECT_THROW(arena.allocate(16, std::size_t{1} << 63), std::bad_alloc);
+  EXPECT_NE(arena.allocate(1000), nullptr) << "still usable";
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -288,6 +289,145 @@ TEST(frame_ring, publish_and_release_misuse) {
   }
 }
 
+// Issue 12 row 7: release() of the untouched frame of an acquire that timed out was accepted,
+// moved read_index past write_index, and the producer saw the ring full forever.
+TEST(frame_ring, a_frame_that_was_never_taken_cannot_be_released_and_the_ring_keeps_flowing) {
+  const std::string name = unique_name();
+  frame_ring_producer producer(name, 64, 2, fast());
+  frame_ring_consumer consumer(name, 64, 2, fast(ring_open::attach));
+  frame_ring_consumer::frame f;
+  ASSERT_EQ(consumer.acquire(f, 0ns), ring_status::timeout);
+  try {
+    consumer.release(f);
+    FAIL() << "a frame from a timed-out acquire was released";
+  } catch (const std::logic_error& e) {
+    EXPECT_TRUE(contains(e.what(), "release(\"" + name + "\", frame 0): it was never taken")) << e.what();
+    EXPECT_TRUE(contains(e.what(), "no frame is taken now")) << e.what();
+  }
+  for (std::uint64_t i = 0; i < 5; ++i) {  // more frames than slots: the ring turns over
+    frame_ring_producer::slot s;
+    ASSERT_TRUE(producer.try_begin_frame(s)) << "frame " << i << ": the ring is not wedged";
+    fill_frame(s.data, 64, s.sequence);
+    producer.publish(64);
+    ASSERT_EQ(consumer.acquire(f, 0ns), ring_status::ok);
+    EXPECT_EQ(f.sequence, i);
+    EXPECT_EQ(frame_errors(f.data, f.bytes, f.sequence), 0u);
+    consumer.release(f);
+  }
+  // A frame of another ring (same sequence, other memory) is refused too.
+  frame_ring_producer::slot s;
+  ASSERT_TRUE(producer.try_begin_frame(s));
+  producer.publish(8);
+  ASSERT_EQ(consumer.acquire(f, 0ns), ring_status::ok);
+  frame_ring_consumer::frame forged = f;
+  forged.data = &forged;
+  EXPECT_THROW(consumer.release(forged), std::logic_error);
+  consumer.release(f);
+}
+
+/// The ring's header, mapped a second time, as a peer process could write it.
+struct raw_header {
+  std::uint64_t magic;
+  std::uint32_t version;
+  std::uint32_t page_size;
+  std::uint64_t slot_bytes;
+  std::uint64_t slot_stride;
+  std::uint64_t data_offset;
+  std::uint64_t total_bytes;
+  std::uint32_t slot_count;
+  std::uint32_t reserved0;
+  alignas(64) std::uint64_t write_index;
+  std::uint64_t dropped;
+  std::uint64_t producer_generation;
+  std::uint32_t producer_state, data_seq, data_waiters;
+  alignas(64) std::uint64_t read_index;
+  std::uint32_t consumer_state, space_seq, space_waiters;
+};
+
+struct peer_mapping {
+  explicit peer_mapping(const std::string& name) {
+    const int fd = ::shm_open(name.c_str(), O_RDWR | O_CLOEXEC, 0);
+    EXPECT_GE(fd, 0);
+    void* p = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    ::close(fd);
+    EXPECT_NE(p, MAP_FAILED);
+    h = static_cast<raw_header*>(p);
+  }
+  ~peer_mapping() { ::munmap(h, 4096); }
+  std::uint64_t* meta(std::uint32_t index) const {  // bytes, timestamp_ns, sequence, reserved
+    return reinterpret_cast<std::uint64_t*>(reinterpret_cast<std::byte*>(h) + sizeof(raw_header)) + 4 * index;
+  }
+  raw_header* h;
+};
+
+// Issue 12 row 11: a header changed by the peer after attach (slot_count 0, a huge data_offset)
+// was used for a division and a pointer: SIGFPE, SIGSEGV.
+TEST(frame_ring, a_header_rewritten_by_the_peer_after_attach_is_never_trusted) {
+  const std::string name = unique_name();
+  frame_ring_producer producer(name, 4096, 4, fast());
+  frame_ring_consumer consumer(name, 0, 0, fast(ring_open::attach));
+  {
+    peer_mapping peer(name);
+    ASSERT_EQ(peer.h->slot_count, 4u) << "the test's picture of the layout is right";
+    peer.h->slot_count = 0;
+    peer.h->data_offset = ~std::uint64_t{0} / 2;
+    peer.h->slot_stride = 0;
+    peer.h->slot_bytes = ~std::uint64_t{0};
+  }
+  EXPECT_EQ(producer.slot_count(), 4u);
+  EXPECT_EQ(consumer.slot_count(), 4u);
+  EXPECT_EQ(consumer.slot_bytes(), 4096u);
+  for (std::uint64_t i = 0; i < 9; ++i) {
+    frame_ring_producer::slot s;
+    ASSERT_TRUE(producer.try_begin_frame(s));
+    EXPECT_EQ(s.capacity, 4096u);
+    fill_frame(s.data, 4096, s.sequence);
+    EXPECT_THROW(producer.publish(4097), std::invalid_argument) << "the slot size is this end's, not the header's";
+    producer.publish(4096);
+    frame_ring_consumer::frame f;
+    ASSERT_EQ(consumer.acquire(f, 0ns), ring_status::ok);
+    EXPECT_EQ(frame_errors(f.data, f.bytes, f.sequence), 0u);
+    consumer.release(f);
+  }
+}
+
+TEST(frame_ring, slot_meta_and_indices_written_by_a_broken_peer_are_refused_not_followed) {
+  const std::string name = unique_name();
+  frame_ring_producer producer(name, 4096, 2, fast());
+  std::optional<frame_ring_consumer> consumer;
+  consumer.emplace(name, 0, 0, fast(ring_open::attach));
+  peer_mapping peer(name);
+  frame_ring_producer::slot s;
+  ASSERT_TRUE(producer.try_begin_frame(s));
+  producer.publish(100);
+  peer.meta(0)[0] = 1u << 20;  // claims more bytes than a slot holds
+  frame_ring_consumer::frame f;
+  try {
+    consumer->acquire(f, 0ns);
+    FAIL() << "a frame larger than its slot was handed out";
+  } catch (const std::runtime_error& e) {
+    EXPECT_TRUE(contains(e.what(), "frame 0 of 1048576 B")) << e.what();
+    EXPECT_TRUE(contains(e.what(), "nothing was taken")) << e.what();
+  }
+  peer.meta(0)[0] = 100;  // repaired: the frame is taken as published
+  ASSERT_EQ(consumer->acquire(f, 0ns), ring_status::ok);
+  EXPECT_EQ(f.bytes, 100u);
+  consumer->release(f);
+
+  // A read_index ahead of write_index (what row 7 left behind) does not make the producer see a
+  // full ring, and the next consumer repairs it.
+  peer.h->read_index = 1000;
+  ASSERT_TRUE(producer.try_begin_frame(s));
+  producer.publish(8);
+  consumer.emplace(name, 0, 0, fast(ring_open::attach));
+  EXPECT_EQ(peer.h->read_index, peer.h->write_index) << "clamped to what is published";
+  ASSERT_TRUE(producer.try_begin_frame(s));
+  producer.publish(8);
+  ASSERT_EQ(consumer->acquire(f, 0ns), ring_status::ok);
+  EXPECT_EQ(f.sequence, 2u);
+  consumer->release(f);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Names, permissions and bad input
 
@@ -372,7 +512,8 @@ TEST(frame_ring, bad_input_is_refused_and_leaves_nothing) {
       EXPECT_TRUE(contains(e.what(), part)) << e.what();
     }
   };
-  for (const std::string& bad : std::vector<std::string>{"", "x", "/", "/a/b", "/" + std::string(300, 'n')}) {
+  for (const std::string& bad :
+       std::vector<std::string>{"", "x", "/", "/a/b", "/" + std::string(300, 'n'), std::string("/a\0b", 4)}) {
     refused([&] { frame_ring_producer p(bad, 64, 2, fast()); }, "a ring name is");
   }
   refused([&] { frame_ring_producer p(name, 0, 2, fast()); }, "non-zero slot size");

@@ -54,6 +54,26 @@ TEST(plan_families, each_family_gives_the_tensors_asked_the_same_way_every_time)
   EXPECT_THROW(unimem::make_plan_family("nested", 0), std::invalid_argument);
 }
 
+// Issue 12: a count no memory holds was asked of std::vector ("cannot create std::vector larger
+// than max_size()"), and an unknown name was printed raw.
+TEST(plan_families, impossible_counts_and_hostile_names_are_refused_by_name) {
+  const auto what = [](const std::string& family, std::size_t n) {
+    try {
+      (void)unimem::make_plan_family(family, n);
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_EQ(what("random", std::size_t(-1)),
+            "unimem::make_plan_family(random, 18446744073709551615): ask for 1 to 100000000 tensors");
+  EXPECT_NE(what("random", unimem::max_plan_family_tensors + 1).find("ask for 1 to 100000000 tensors"),
+            std::string::npos);
+  const std::string escaped = what("ra\x1b[2Jndom\n", 10);
+  EXPECT_EQ(escaped.find('\x1b'), std::string::npos) << escaped;
+  EXPECT_NE(escaped.find("unknown family 'ra\\x1b[2Jndom\\x0a'"), std::string::npos) << escaped;
+}
+
 // Every family whose optimum is known is planned to it, and the plan says it is optimal.
 // (Guillotine cuts are only guaranteed at this size: see docs/planning.md.)
 TEST(plan_families, known_optima_are_reached) {
@@ -130,6 +150,34 @@ TEST(minimalloc_io, reads_half_open_intervals_and_refuses_bad_lines) {
   EXPECT_EQ(unimem::minimalloc_capacity("input.csv"), 0u);
   EXPECT_EQ(unimem::minimalloc_capacity("x.12a.csv"), 0u);
   EXPECT_THROW(unimem::load_minimalloc_csv("/does/not/exist.csv"), std::runtime_error);
+}
+
+// Issue 12: MiniMalloc files go through the one strict number reader like every other input.
+TEST(minimalloc_io, numbers_are_read_strictly_and_named_with_their_range) {
+  const auto what = [](const std::string& text) {
+    std::istringstream in(text);
+    try {
+      (void)unimem::parse_minimalloc_csv(in, "m.csv");
+    } catch (const std::runtime_error& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_EQ(what("id,lower,upper,size\n0,0,18446744073709551616,1\n"),
+            "m.csv:2: upper '18446744073709551616' is not an integer from 0 to 18446744073709551615");
+  for (const char* bad : {"-1", "+1", "0x10", "1e3", "1 kB", "\xd9\xa3"}) {
+    EXPECT_NE(what(std::string("id,lower,upper,size\n0,0,4,") + bad + "\n").find("m.csv:2: size '"),
+              std::string::npos)
+        << bad;
+  }
+  // The widest interval and the largest size the format can say are read as they are.
+  std::istringstream wide("id,lower,upper,size\n0,0,18446744073709551615,18446744073709551615\n");
+  const lifetimes t = unimem::parse_minimalloc_csv(wide, "w.csv");
+  ASSERT_EQ(t.size(), 1u);
+  EXPECT_EQ(t[0].last_op, std::size_t(-2));
+  EXPECT_EQ(t[0].bytes, std::size_t(-1));
+  EXPECT_EQ(unimem::minimalloc_capacity("x.+12.csv"), 0u);
+  EXPECT_EQ(unimem::minimalloc_capacity("x.18446744073709551616.csv"), 0u);
 }
 
 // Three of MiniMalloc's challenging instances (the quick ones; bench_planner runs all 11)

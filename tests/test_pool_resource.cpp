@@ -312,6 +312,30 @@ TEST(pool_resource, inconsistent_options_are_refused) {
   EXPECT_NE(what.find("initial_size"), std::string::npos) << what;
 }
 
+// Issue 12: initial_size = SIZE_MAX was rounded up to the granule, wrapped to 0 and "reserved" as
+// a chunk of nothing; growth_step = SIZE_MAX wrapped the same way into growing by the request.
+TEST(pool_resource, sizes_no_upstream_can_give_are_refused_not_rounded_to_nothing) {
+  canary_upstream up;
+  for (const std::size_t bytes : {SIZE_MAX, SIZE_MAX - 100, std::size_t{1} << 63}) {
+    pool_options initial;
+    initial.initial_size = bytes;
+    EXPECT_EQ(what_of([&] { pool_resource pool(up, initial); }),
+              "unimem::pool_resource(initial_size " + std::to_string(bytes) +
+                  " B): no upstream can give a chunk that large (more than 9223372036854775807 B); pass 0 to grow "
+                  "on demand, or the bytes the workload needs");
+    pool_options step;
+    step.growth_step = bytes;
+    EXPECT_NE(what_of([&] { pool_resource pool(up, step); })
+                  .find("unimem::pool_resource(growth_step " + std::to_string(bytes) + " B): no upstream can give"),
+              std::string::npos);
+  }
+  EXPECT_EQ(up.allocations(), 0u);
+  // The largest accepted initial size is asked of the upstream as it is, and refused there.
+  pool_options largest;
+  largest.initial_size = PTRDIFF_MAX;
+  EXPECT_THROW(pool_resource(up, largest), out_of_memory);
+}
+
 // ------------------------------------------------------------------ stream ordering
 
 struct stream_fixture : ::testing::Test {

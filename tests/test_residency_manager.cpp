@@ -3,6 +3,7 @@
 // memory the policy picks (checked call by call on simulated boards; on a real GPU below).
 #include <unimem/planning/residency_manager.hpp>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -539,6 +541,24 @@ TEST(residency_manager, load_weights_file_reads_the_file_and_refuses_a_wrong_siz
   std::filesystem::remove_all(dir);
 }
 
+// Issue 12: a FIFO named like the weights file blocked open() for good, and a NUL in the path
+// opened the file named by its first part.
+TEST(residency_manager, load_weights_file_refuses_fifos_folders_and_nul_bytes_at_once) {
+  const auto dir = temp_dir();
+  write_file(dir / "w.bin", 3000, 4);
+  const std::string fifo = (dir / "w.fifo").string();
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  std::vector<std::uint8_t> dst(3000);
+  const auto load = [&](const std::string& path) {
+    return what_of([&] { load_weights_file(path)(weight_load{"m", path, dst.data(), dst.size(), memory_kind::host, false}); });
+  };
+  EXPECT_NE(load(fifo).find("not a regular file (a FIFO, device or folder)"), std::string::npos) << load(fifo);
+  EXPECT_NE(load(dir.string()).find("not a regular file"), std::string::npos);
+  const std::string cut = (dir / "w.bin").string() + std::string("\0.other", 7);
+  EXPECT_NE(load(cut).find("w.bin\\x00.other\"): the path contains a NUL byte"), std::string::npos) << load(cut);
+  std::filesystem::remove_all(dir);
+}
+
 // ---- registration ----------------------------------------------------------------------------
 
 TEST(residency_manager, registration_errors_name_the_field_and_the_fix) {
@@ -562,6 +582,27 @@ TEST(residency_manager, registration_errors_name_the_field_and_the_fix) {
   EXPECT_NE(unknown.find("(\"a\")"), std::string::npos) << unknown;
   EXPECT_EQ(f.mgr.models().size(), 1u);  // the refused ones left nothing behind
   EXPECT_THROW(residency_manager(nullptr, f.weights, f.activations), std::invalid_argument);
+}
+
+// Issue 12: sizes no budget holds made requirements() wrap to small numbers (a budget that
+// "fits"), and names were quoted raw, so a name could write escape sequences into a log.
+TEST(residency_manager, huge_sizes_saturate_and_names_are_quoted_escaped) {
+  constexpr std::size_t max = std::numeric_limits<std::size_t>::max();
+  fixture f(1 << 20);
+  f.mgr.add_model(spec("big", max - 10, 100));
+  f.mgr.add_model(spec("\x1b]0;x\x07\n", max / 2 + 1, 0, 0, "other"));
+  const residency_requirements r = f.mgr.requirements();
+  EXPECT_EQ(r.minimum_bytes, max);
+  EXPECT_EQ(r.no_eviction_bytes, max);
+  EXPECT_EQ(r.all_resident_bytes, max);
+  const std::string never = what_of([&] { (void)f.mgr.acquire("big"); });
+  EXPECT_NE(never.find("can never be resident"), std::string::npos) << never;
+  const std::string unknown = what_of([&] { (void)f.mgr.acquire("\x1b[2J"); });
+  EXPECT_NE(unknown.find("acquire(\"\\x1b[2J\"): no model of that name"), std::string::npos) << unknown;
+  EXPECT_NE(unknown.find("\"\\x1b]0;x\\x07\\x0a\""), std::string::npos) << unknown;
+  EXPECT_EQ(unknown.find('\x1b'), std::string::npos) << unknown;
+  expect_exact(f, "after the refusals");
+  EXPECT_EQ(f.budget->used(), 0u);
 }
 
 TEST(residency_manager, requirements_bound_the_budgets_that_work) {

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <limits>
 #include <stdexcept>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -36,6 +37,12 @@ class resource_contract : public ::testing::Test {
 };
 
 TYPED_TEST_SUITE(resource_contract, all_resource_factories, factory_name);
+
+/// Factory::checks_frees, false when the factory does not say.
+template <class Factory, class = void>
+struct checks_frees : std::false_type {};
+template <class Factory>
+struct checks_frees<Factory, std::void_t<decltype(Factory::checks_frees)>> : std::bool_constant<Factory::checks_frees> {};
 
 /// Fills `n` bytes through whichever side the traits say can write, reads them back through
 /// whichever side can read, and returns the number of mismatches.
@@ -158,6 +165,24 @@ TYPED_TEST(resource_contract, impossible_request_is_out_of_memory_and_resource_s
   this->mr_->deallocate(p, 4096);
 }
 
+// Sizes at the top of the range, at the default alignment: rounding them up to a block, a bin or a
+// page must not wrap to a small request that is then used as a large one.
+TYPED_TEST(resource_contract, sizes_near_the_top_of_the_range_are_out_of_memory) {
+  constexpr std::size_t max = std::numeric_limits<std::size_t>::max();
+  for (const std::size_t bytes : {max, max - 1, max - 255, max - 4095, max / 2 + 1}) {
+    try {
+      void* p = this->mr_->allocate(bytes);
+      this->mr_->deallocate(p, bytes);
+      ADD_FAILURE() << bytes << " B allocated";
+    } catch (const out_of_memory& e) {
+      EXPECT_EQ(e.requested_bytes(), bytes);
+    }
+  }
+  void* p = this->mr_->allocate(4096);
+  EXPECT_EQ(write_and_read_back(*this->mr_, p, 4096, 0x3c), 0u);
+  this->mr_->deallocate(p, 4096);
+}
+
 TYPED_TEST(resource_contract, over_aligned_deallocate_of_unknown_pointer_is_refused) {
   void* p = this->mr_->allocate(1000, 8192);
   int not_ours = 0;
@@ -167,6 +192,27 @@ TYPED_TEST(resource_contract, over_aligned_deallocate_of_unknown_pointer_is_refu
     EXPECT_THROW(this->mr_->deallocate(&not_ours, 1000, 8192), std::invalid_argument);
   }
   this->mr_->deallocate(p, 1000, 8192);
+}
+
+// Issue 12: a refusal leaves the resource usable and its accounting exact. Resources that keep a
+// table of their allocations refuse a foreign pointer, a wrong size and a double free, and free
+// nothing; the allocation is then freed normally.
+TYPED_TEST(resource_contract, refused_frees_change_nothing_where_frees_are_checked) {
+  if constexpr (!checks_frees<TypeParam>::value) {
+    GTEST_SKIP() << "this resource does not keep a table of its allocations";
+  } else {
+    memory_resource& mr = *this->mr_;
+    void* p = mr.allocate(1000);
+    int not_ours = 0;
+    EXPECT_THROW(mr.deallocate(&not_ours, sizeof not_ours), std::invalid_argument);
+    EXPECT_THROW(mr.deallocate(p, 1001), std::invalid_argument);
+    EXPECT_EQ(write_and_read_back(mr, p, 1000, 0x5a), 0u) << "the refused frees freed nothing";
+    mr.deallocate(p, 1000);
+    EXPECT_THROW(mr.deallocate(p, 1000), std::invalid_argument) << "freed twice";
+    void* q = mr.allocate(1000);
+    EXPECT_EQ(write_and_read_back(mr, q, 1000, 0xa5), 0u);
+    mr.deallocate(q, 1000);
+  }
 }
 
 }  // namespace

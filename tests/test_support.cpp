@@ -118,6 +118,11 @@ TEST(printable, escapes_what_could_drive_a_terminal) {
   EXPECT_EQ(printable("bad\xff"), "bad\\xff");
   EXPECT_EQ(printable(std::string(300, 'x'), 10), "xxxxxxxxxx...");
   EXPECT_EQ(printable("\xe2\x82", 10), "\\xe2\\x82") << "a cut sequence is not UTF-8";
+  // Ill-formed UTF-8 that lenient decoders turn into controls: overlong ESC, a surrogate, > U+10FFFF.
+  EXPECT_EQ(printable("\xe0\x80\x9b"), "\\xe0\\x80\\x9b");
+  EXPECT_EQ(printable("\xed\xa0\x80"), "\\xed\\xa0\\x80");
+  EXPECT_EQ(printable("\xf4\x90\x80\x80"), "\\xf4\\x90\\x80\\x80");
+  EXPECT_EQ(printable("\xf0\x9f\x99\x82 \xe2\x82\xac"), "\xf0\x9f\x99\x82 \xe2\x82\xac") << "valid ones pass";
 }
 
 }  // namespace

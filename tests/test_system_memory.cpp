@@ -2,7 +2,13 @@
 // it means something.
 #include <unimem/system_memory.hpp>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -95,6 +101,83 @@ TEST(system_memory, malformed_nvmap_tables_are_rejected) {
                std::runtime_error);
   EXPECT_THROW(unimem::parse_nvmap_clients("CLIENT PROCESS PID SIZE\nuser app 12 lotsK\ntotal 12K\n"),
                std::runtime_error);
+}
+
+std::string message_of(const std::string& text) {
+  try {
+    unimem::parse_meminfo(text);
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+  return "(accepted)";
+}
+
+// Issue 12 row 15: "-5 kB" and 2^64-1 kB wrapped, MemAvailable > MemTotal made "used" wrap.
+TEST(system_memory, hostile_meminfo_numbers_are_refused_not_wrapped) {
+  const std::string negative = message_of("MemTotal: 100 kB\nMemAvailable: -5 kB\n");
+  EXPECT_NE(negative.find("line 2 'MemAvailable: -5 kB': '-5' is not a whole number"), std::string::npos)
+      << negative;
+  const std::string huge = message_of("MemTotal: 18446744073709551615 kB\nMemAvailable: 5 kB\n");
+  EXPECT_NE(huge.find("18446744073709551615 kB is more bytes than 64 bits hold"), std::string::npos) << huge;
+  EXPECT_NE(message_of("MemTotal: 18446744073709551616 kB\nMemAvailable: 5 kB\n").find("does not fit in 64 bits"),
+            std::string::npos);
+  EXPECT_NE(message_of("MemTotal: +5 kB\nMemAvailable: 5 kB\n").find("not a whole number"), std::string::npos);
+  EXPECT_NE(message_of("MemTotal: 5 kB junk\nMemAvailable: 5 kB\n").find("expected 'MemTotal: <number> kB'"),
+            std::string::npos);
+  const std::string escaped = message_of("MemTotal: \x1b[2J kB\nMemAvailable: 5 kB\n");
+  EXPECT_EQ(escaped.find('\x1b'), std::string::npos) << "control characters are escaped in the message";
+  EXPECT_NE(escaped.find("\\x1b"), std::string::npos) << escaped;
+  // Without a unit the number is bytes; the largest fits.
+  EXPECT_EQ(unimem::parse_meminfo("MemTotal: 18446744073709551615\nMemAvailable: 5\n").mem_total,
+            std::numeric_limits<std::size_t>::max());
+}
+
+TEST(system_memory, a_part_larger_than_its_whole_is_lowered_to_it) {
+  const unimem::meminfo m = unimem::parse_meminfo(
+      "MemTotal: 1000 kB\nMemFree: 2000 kB\nMemAvailable: 3000 kB\nSwapTotal: 10 kB\nSwapFree: 20 kB\n"
+      "NvMapMemUsed: 5000 kB\n");
+  EXPECT_EQ(m.mem_available, 1000 * kib);
+  EXPECT_EQ(m.mem_free, 1000 * kib);
+  EXPECT_EQ(m.swap_free, 10 * kib);
+  EXPECT_EQ(*m.nvmap_used, 1000 * kib);
+  EXPECT_EQ(m.mem_total - m.mem_available, 0u) << "used never wraps";
+}
+
+TEST(system_memory, integrated_budget_with_swap_does_not_overflow) {
+  unimem::meminfo m;  // filled by hand: nothing clamps it
+  m.mem_total = std::size_t{16} << 30;
+  m.mem_available = std::numeric_limits<std::size_t>::max() - 10;
+  m.swap_free = 100;
+  // Before: available + swap wrapped to 89 B.
+  EXPECT_EQ(unimem::integrated_budget(m, 0.0, 0, true), m.mem_total);
+}
+
+TEST(system_memory, readers_refuse_fifos_and_devices_without_blocking) {
+  const auto fifo = std::filesystem::temp_directory_path() / ("unimem_meminfo_fifo_" + std::to_string(::getpid()));
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    unimem::read_meminfo(fifo.string());
+    ADD_FAILURE() << "a FIFO was accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("not a regular file"), std::string::npos) << e.what();
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5)) << "no writer: it must not wait";
+  std::filesystem::remove(fifo);
+  EXPECT_THROW(unimem::read_meminfo("/dev/zero"), std::runtime_error);
+  EXPECT_THROW(unimem::read_nvmap_usage("/dev/zero"), std::runtime_error);
+  EXPECT_THROW(unimem::read_meminfo(std::string("/proc/meminfo\0x", 15)), std::runtime_error) << "embedded NUL";
+}
+
+TEST(system_memory, hostile_nvmap_numbers_are_refused) {
+  const std::string head = "CLIENT PROCESS PID SIZE\n";
+  EXPECT_THROW(unimem::parse_nvmap_clients(head + "user app 12 18446744073709551615K\ntotal 12K\n"),
+               std::runtime_error);
+  EXPECT_THROW(unimem::parse_nvmap_clients(head + "user app 12 -5K\ntotal 12K\n"), std::runtime_error);
+  EXPECT_THROW(unimem::parse_nvmap_clients(head + "user app 99999999999 5K\ntotal 12K\n"), std::runtime_error);
+  EXPECT_THROW(unimem::parse_nvmap_clients(head + "user app -1 5K\ntotal 12K\n"), std::runtime_error);
+  EXPECT_THROW(unimem::parse_nvmap_clients(head + "total 99999999999999999999K\n"), std::runtime_error);
+  EXPECT_THROW(unimem::parse_nvmap_clients(head + "total  K\n"), std::runtime_error);
 }
 
 TEST(system_memory, integrated_budget_from_meminfo) {

@@ -97,7 +97,15 @@ TEST(tensor, bad_shapes_are_refused_before_allocating) {
   const std::int64_t big = std::int64_t{1} << 40;
   EXPECT_THROW(tensor({big, big}, dtype::u8, mr), std::overflow_error);
   EXPECT_THROW(tensor({std::int64_t{1} << 61}, dtype::f64, mr), std::overflow_error);
+  // An empty shape whose other extents multiply past std::ptrdiff_t: 0 elements, but its
+  // row-major strides would overflow (UBSan) the first time strides() or a view is asked for.
+  EXPECT_THROW(tensor({0, big, big}, dtype::f32, mr), std::overflow_error);
   EXPECT_TRUE(mr.allocations.empty());
+  tensor empty({0, 4}, dtype::f32, mr);
+  EXPECT_THROW(empty.reshape({big, big, 0}), std::overflow_error);
+  EXPECT_EQ(empty.shape(), (std::vector<std::int64_t>{0, 4})) << "a refused reshape changes nothing";
+  empty.reshape({4, 0, 8});
+  EXPECT_EQ(empty.strides(), (std::vector<std::int64_t>{8, 8, 1}));
 }
 
 TEST(tensor, host_view_refuses_device_memory_but_view_does_not) {

@@ -154,6 +154,21 @@ TEST(tensor_view, empty_views) {
   EXPECT_GT(v.stride(0), 0);  // row-major strides stay positive with a zero extent
 }
 
+// An empty box or slice may start at the extent; with a huge stride of an extent-1 dimension that
+// offset passes everything the constructor checked, so it must not be formed (UBSan: overflow).
+TEST(tensor_view, empty_subviews_and_slices_at_the_end_form_no_offset) {
+  float x[4] = {};
+  const std::int64_t huge = std::numeric_limits<std::int64_t>::max() / 2;
+  const strided_view<float, 2> v(x, {1, 4}, {huge, 1});
+  const auto box = v.subview({1, 4}, {0, 0});
+  EXPECT_TRUE(box.empty());
+  EXPECT_EQ(box.data(), x);
+  const auto none = v.slice(0, 1, 1);
+  EXPECT_TRUE(none.empty());
+  EXPECT_EQ(none.data(), x);
+  EXPECT_EQ(v.subview({0, 1}, {1, 2}).data(), x + 1) << "a non-empty box still moves";
+}
+
 TEST(tensor_view, rank_zero_is_a_scalar) {
   float x = 2.5F;
   tensor_view<float, 0> v(&x, index_array<0>{});

@@ -195,6 +195,10 @@ TEST(trace, binary_input_and_over_long_lines_are_refused_at_once) {
             std::string::npos);
   EXPECT_NE(what_of([] { load_tensor_lifetimes("/dev/zero"); }).find("/dev/zero:1: byte 0x00"), std::string::npos);
   EXPECT_NE(what_of([] { load_trace("/dev/urandom"); }).find("/dev/urandom:"), std::string::npos);
+  // "/dev/zero\0.csv" must not open /dev/zero: the name is refused as given (escaped).
+  EXPECT_NE(what_of([] { load_trace(std::string("/dev/zero\0.csv", 14)); })
+                .find("/dev/zero\\x00.csv: the path contains a NUL byte"),
+            std::string::npos);
 }
 
 TEST(trace, round_trips_through_text_plain_files_and_gzip) {

@@ -24,12 +24,20 @@ struct meminfo {
   std::optional<std::size_t> nvmap_used;
 };
 
-/// @brief Parses the text of /proc/meminfo (lines like "MemAvailable:  123456 kB").
-/// @throws std::runtime_error when MemTotal or MemAvailable is missing or malformed, naming the line
+/// @brief Parses the text of /proc/meminfo (lines like "MemAvailable:  123456 kB"). Numbers are
+/// read strictly (digits only: "-5 kB" is refused, not wrapped) and must fit in 64 bits once
+/// multiplied to bytes. A part larger than its whole (MemAvailable or MemFree above MemTotal,
+/// SwapFree above SwapTotal, NvMapMemUsed above MemTotal) is lowered to the whole, so used = total
+/// - available never wraps.
+/// @throws std::runtime_error when MemTotal or MemAvailable is missing, or a field it reads is
+///         malformed or too large, naming the line
 meminfo parse_meminfo(const std::string& text);
 
-/// @brief Reads /proc/meminfo (or `path`, for tests).
-/// @return std::nullopt when the file cannot be read (not Linux)
+/// @brief Reads /proc/meminfo (or `path`, for tests): a regular file of at most 4 MiB, opened
+/// without blocking (a FIFO is refused, not waited on).
+/// @return std::nullopt when the file does not exist or cannot be opened (not Linux)
+/// @throws std::runtime_error as parse_meminfo, or for a path that is not a regular file or is
+///         too large
 std::optional<meminfo> read_meminfo(const std::string& path = "/proc/meminfo");
 
 /// @brief One client line of the Tegra NvMap iovmm accounting.
@@ -55,12 +63,15 @@ inline constexpr const char* nvmap_clients_path = "/sys/kernel/debug/nvmap/iovmm
 /// "CLIENT PROCESS PID SIZE", one line per client ("user  my_app  4242  123456K"), a "total" line
 /// and a trailing note.
 /// @throws std::runtime_error when the header or the total line is missing or a client line is
-///         malformed, naming the line
+///         malformed (a size that is not digits, or too large for 64 bits in bytes; a pid that is
+///         not a non-negative int), naming the line
 nvmap_usage parse_nvmap_clients(const std::string& text);
 
-/// @brief Reads the NvMap client table.
-/// @return std::nullopt when the file cannot be read: not a Tegra kernel, debugfs not mounted, or
-///         not root
+/// @brief Reads the NvMap client table (a regular file of at most 4 MiB, opened without blocking).
+/// @return std::nullopt when the file cannot be opened: not a Tegra kernel, debugfs not mounted,
+///         or not root
+/// @throws std::runtime_error as parse_nvmap_clients, or for a path that is not a regular file or
+///         is too large
 std::optional<nvmap_usage> read_nvmap_usage(const std::string& path = nvmap_clients_path);
 
 /// @brief cudaMemGetInfo of one device.

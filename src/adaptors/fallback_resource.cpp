@@ -2,17 +2,18 @@
 
 #include <mutex>
 #include <stdexcept>
-#include <unordered_map>
 
 #include <fmt/format.h>
 
 #include <unimem/error.hpp>
 
+#include "adaptors/live_allocations.hpp"
+
 namespace unimem {
 
 struct fallback_resource::owners {
   std::mutex mutex;
-  std::unordered_map<void*, std::size_t> index;  // pointer -> position in the chain
+  detail::live_allocations<std::size_t> index;  // pointer -> position in the chain
 };
 
 fallback_resource::fallback_resource(std::vector<memory_resource*> chain, exhausted_handler on_exhausted)
@@ -49,7 +50,7 @@ void* fallback_resource::try_chain(std::size_t bytes, std::size_t alignment, str
     }
     try {
       std::lock_guard<std::mutex> lock(owners_->mutex);
-      owners_->index.emplace(p, i);
+      owners_->index.add(p, {bytes, alignment, i});
     } catch (...) {
       chain_[i]->deallocate(p, bytes, alignment, stream);
       throw;
@@ -74,21 +75,9 @@ void* fallback_resource::do_allocate(std::size_t bytes, std::size_t alignment, s
 }
 
 void fallback_resource::do_deallocate(void* p, std::size_t bytes, std::size_t alignment, stream_view stream) {
-  std::size_t i = 0;
-  {
-    std::lock_guard<std::mutex> lock(owners_->mutex);
-    auto it = owners_->index.find(p);
-    if (it == owners_->index.end()) {
-      throw std::invalid_argument(fmt::format(
-          "unimem::fallback_resource::deallocate({}, {} B, alignment {}): no live allocation of this adaptor "
-          "starts here (freed twice, or from another resource)",
-          p, bytes, alignment));
-    }
-    i = it->second;
-  }
-  chain_[i]->deallocate(p, bytes, alignment, stream);
-  std::lock_guard<std::mutex> lock(owners_->mutex);
-  owners_->index.erase(p);
+  // The record names the resource that gave the memory; the free goes there.
+  owners_->index.free_checked(owners_->mutex, "unimem::fallback_resource", p, bytes, alignment,
+                              [&](const auto& r) { chain_[r.datum]->deallocate(p, bytes, alignment, stream); });
 }
 
 }  // namespace unimem

@@ -3,7 +3,6 @@
 #include <cstdio>
 #include <mutex>
 #include <stdexcept>
-#include <unordered_map>
 #include <vector>
 
 #include <fmt/format.h>
@@ -11,6 +10,7 @@
 #include <unimem/error.hpp>
 #include <unimem/trace.hpp>
 
+#include "adaptors/live_allocations.hpp"
 #include "detail/cuda_check.hpp"
 
 namespace unimem {
@@ -19,7 +19,7 @@ struct logging_resource::state {
   std::mutex mutex;
   trace_writer writer;
   std::uint64_t next_id = 0;
-  std::unordered_map<void*, std::uint64_t> ids;
+  detail::live_allocations<std::uint64_t> ids;  // checks each free; its trace id
   std::vector<stream_view> streams;  // numbered from 1
   bool reported = false;  // the writer's error reached the caller (a throw)
   bool closed = false;
@@ -55,7 +55,7 @@ logging_resource::logging_resource(memory_resource& upstream, const std::string&
   try {
     state_ = std::make_unique<state>(path);
   } catch (const std::runtime_error& e) {
-    throw std::runtime_error(fmt::format("unimem::logging_resource(\"{}\"): {}", path, e.what()));
+    throw std::runtime_error(fmt::format("unimem::logging_resource(\"{}\"): {}", printable(path), e.what()));
   }
 }
 
@@ -96,7 +96,7 @@ void* logging_resource::do_allocate(std::size_t bytes, std::size_t alignment, st
     std::lock_guard<std::mutex> lock(state_->mutex);
     const std::uint64_t id = state_->next_id;
     state_->reporting([&] { state_->writer.write(trace_op{true, id, bytes, state_->number(stream)}); });
-    state_->ids.emplace(p, id);
+    state_->ids.add(p, {bytes, alignment, id});
     ++state_->next_id;
   } catch (const std::runtime_error& e) {
     upstream_->deallocate(p, bytes, alignment, stream);
@@ -110,25 +110,13 @@ void* logging_resource::do_allocate(std::size_t bytes, std::size_t alignment, st
 }
 
 void logging_resource::do_deallocate(void* p, std::size_t bytes, std::size_t alignment, stream_view stream) {
-  std::uint64_t id = 0;
-  {
-    std::lock_guard<std::mutex> lock(state_->mutex);
-    auto it = state_->ids.find(p);
-    if (it == state_->ids.end()) {
-      throw std::invalid_argument(fmt::format(
-          "unimem::logging_resource::deallocate({}, {} B, alignment {}): no live allocation of this adaptor starts "
-          "here (freed twice, or from another resource); nothing was freed",
-          p, bytes, alignment));
-    }
-    id = it->second;
-  }
-  upstream_->deallocate(p, bytes, alignment, stream);
+  const auto r = state_->ids.free_checked(state_->mutex, "unimem::logging_resource", p, bytes, alignment,
+                                          [&](const auto&) { upstream_->deallocate(p, bytes, alignment, stream); });
   std::lock_guard<std::mutex> lock(state_->mutex);
-  state_->ids.erase(p);
   // The memory is freed whatever happens to the line: a free must not throw after freeing (it is
   // called from destructors). The writer keeps the error for the next allocate, flush or close.
   try {
-    state_->writer.write(trace_op{false, id, bytes, state_->number(stream)});
+    state_->writer.write(trace_op{false, r.datum, bytes, state_->number(stream)});
   } catch (const std::exception&) {
   }
 }

@@ -6,6 +6,7 @@
 
 #include <unimem/error.hpp>
 
+#include "adaptors/live_allocations.hpp"
 #include "detail/cuda_check.hpp"
 
 namespace unimem {
@@ -14,7 +15,7 @@ struct statistics_resource::state {
   std::mutex mutex;
   usage_counters total;
   std::unordered_map<tag_id, usage_counters> tags;
-  std::unordered_map<void*, tag_id> owner;  // charges each free to its allocation's tag
+  detail::live_allocations<tag_id> live;  // checks each free; charges it to its allocation's tag
 };
 
 namespace {
@@ -49,9 +50,14 @@ void* statistics_resource::do_allocate(std::size_t bytes, std::size_t alignment,
   const tag_id tag = current_tag();
   try {
     std::lock_guard<std::mutex> lock(state_->mutex);
-    state_->owner.emplace(p, tag);
+    auto& tag_counters = state_->tags[tag];
+    if (const auto gone = state_->live.add(p, {bytes, alignment, tag})) {
+      // Freed straight to the upstream, which handed the address out again: it is not live.
+      remove(state_->total, gone->bytes);
+      remove(state_->tags[gone->datum], gone->bytes);
+    }
     add(state_->total, bytes);
-    add(state_->tags[tag], bytes);
+    add(tag_counters, bytes);
   } catch (...) {
     upstream_->deallocate(p, bytes, alignment, stream);
     throw;
@@ -60,14 +66,12 @@ void* statistics_resource::do_allocate(std::size_t bytes, std::size_t alignment,
 }
 
 void statistics_resource::do_deallocate(void* p, std::size_t bytes, std::size_t alignment, stream_view stream) {
-  // Upstream first: if it refuses the pointer, the counters stay as they were.
-  upstream_->deallocate(p, bytes, alignment, stream);
+  // Checked here first: the upstream may be malloc, which cannot refuse a foreign pointer.
+  const auto r = state_->live.free_checked(state_->mutex, "unimem::statistics_resource", p, bytes, alignment,
+                                           [&](const auto&) { upstream_->deallocate(p, bytes, alignment, stream); });
   std::lock_guard<std::mutex> lock(state_->mutex);
-  auto it = state_->owner.find(p);
-  const tag_id tag = it != state_->owner.end() ? it->second : untagged;
-  if (it != state_->owner.end()) state_->owner.erase(it);
   remove(state_->total, bytes);
-  remove(state_->tags[tag], bytes);
+  remove(state_->tags[r.datum], bytes);
 }
 
 usage_counters statistics_resource::totals() const {

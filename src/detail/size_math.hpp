@@ -31,6 +31,13 @@ constexpr bool checked_add(std::size_t x, std::size_t y, std::size_t& out) noexc
   return true;
 }
 
+/// `x` + `y`, or SIZE_MAX when that wraps: for totals that are reported or compared with a limit,
+/// where "more than anything can hold" is the right answer.
+constexpr std::size_t saturating_add(std::size_t x, std::size_t y) noexcept {
+  std::size_t r = 0;
+  return __builtin_add_overflow(x, y, &r) ? static_cast<std::size_t>(-1) : r;
+}
+
 /// `out` = `x` * `y`; false (and `out` unchanged) on wrap-around.
 constexpr bool checked_mul(std::size_t x, std::size_t y, std::size_t& out) noexcept {
   std::size_t r = 0;

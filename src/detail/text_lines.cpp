@@ -36,6 +36,10 @@ namespace {
 class gzip_file_source final : public text_lines::source {
  public:
   gzip_file_source(const std::string& path, const std::string& name) : name_(name) {
+    if (path.find('\0') != std::string::npos) {
+      // open() would stop at the NUL and read another file than the one named.
+      throw std::runtime_error(fmt::format("{}: the path contains a NUL byte; pass a plain file name", name));
+    }
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
       throw std::runtime_error(fmt::format("{}: cannot open: {} (check the path and its permissions)", name,

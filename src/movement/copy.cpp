@@ -104,7 +104,15 @@ copy_report copy(const destination& dst, const source& src, std::size_t bytes, s
   }
   const auto s = reinterpret_cast<std::uintptr_t>(src.ptr);
   const auto d = reinterpret_cast<std::uintptr_t>(dst.ptr);
-  if (s < d + bytes && d < s + bytes) {
+  std::uintptr_t s_end = 0, d_end = 0;
+  if (__builtin_add_overflow(s, bytes, &s_end) || __builtin_add_overflow(d, bytes, &d_end)) {
+    // No range passes the end of the address space; the overlap test below would wrap.
+    throw std::invalid_argument(fmt::format(
+        "unimem::copy({}, {}, {}): a range passes the end of the address space; the size is wrong (a negative "
+        "value converted to std::size_t?)",
+        dst.ptr, src.ptr, detail::format_bytes(bytes)));
+  }
+  if (s < d_end && d < s_end) {
     throw std::invalid_argument(fmt::format(
         "unimem::copy({}, {}, {}): the ranges overlap, which cudaMemcpyAsync does not allow; copy through a "
         "separate buffer",

@@ -1,7 +1,7 @@
 // Reader of MiniMalloc's CSV format (see include/unimem/planning/minimalloc_io.hpp).
 #include <unimem/planning/minimalloc_io.hpp>
 
-#include <charconv>
+#include <limits>
 #include <stdexcept>
 #include <string_view>
 
@@ -9,6 +9,7 @@
 
 #include <unimem/error.hpp>
 
+#include "detail/decimal.hpp"
 #include "detail/text_lines.hpp"
 #include "planning/minimalloc_reader.hpp"
 
@@ -72,10 +73,9 @@ std::vector<tensor_lifetime> read_minimalloc(text_lines& in) {
     auto number = [&](int column, const char* what) {
       std::size_t v = 0;
       const std::string_view s = f[static_cast<std::size_t>(column)];
-      const auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-      if (s.empty() || ec != std::errc() || ptr != s.data() + s.size()) {
-        throw std::runtime_error(fmt::format("{}:{}: {} '{}' is not a non-negative integer", in.name(), line_no, what,
-                                             printable(s, 40)));
+      if (!read_decimal(s, v)) {
+        throw std::runtime_error(fmt::format("{}:{}: {} '{}' is not an integer from 0 to {}", in.name(), line_no, what,
+                                             printable(s, 40), std::numeric_limits<std::size_t>::max()));
       }
       return v;
     };
@@ -128,10 +128,7 @@ std::size_t minimalloc_capacity(const std::string& path) {
   const std::size_t dot = name.rfind('.', ext - 1);
   if (dot == std::string::npos) return 0;
   std::size_t v = 0;
-  const char* first = name.data() + dot + 1;
-  const char* last = name.data() + ext;
-  const auto [ptr, ec] = std::from_chars(first, last, v);
-  return first != last && ec == std::errc() && ptr == last ? v : 0;
+  return detail::read_decimal(std::string_view(name).substr(dot + 1, ext - dot - 1), v) ? v : 0;
 }
 
 }  // namespace unimem

@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include <unimem/error.hpp>
+
 namespace unimem {
 namespace {
 
@@ -211,8 +213,16 @@ std::vector<std::string> plan_family_names() {
 }
 
 plan_family_instance make_plan_family(const std::string& family, std::size_t tensors, std::uint64_t seed) {
-  if (tensors == 0) {
-    throw std::invalid_argument(fmt::format("unimem::make_plan_family({}, 0): ask for at least one tensor", family));
+  const std::vector<std::string> names = plan_family_names();
+  if (std::find(names.begin(), names.end(), family) == names.end()) {
+    std::string known;
+    for (const auto& name : names) known += (known.empty() ? "" : ", ") + name;
+    throw std::invalid_argument(
+        fmt::format("unimem::make_plan_family: unknown family '{}'; use one of {}", printable(family, 80), known));
+  }
+  if (tensors == 0 || tensors > max_plan_family_tensors) {
+    throw std::invalid_argument(fmt::format("unimem::make_plan_family({}, {}): ask for 1 to {} tensors", family,
+                                            tensors, max_plan_family_tensors));
   }
   std::uint64_t name_hash = 1469598103934665603ull;  // FNV-1a: the same on every platform
   for (char c : family) name_hash = (name_hash ^ static_cast<unsigned char>(c)) * 1099511628211ull;
@@ -234,11 +244,6 @@ plan_family_instance make_plan_family(const std::string& family, std::size_t ten
                             [&] { return units[rng.between(0, 5)] * 65536; });
   } else if (family == "random") {
     out.tensors = scattered(tensors, rng, [&] { return rng.between(1, 24); }, [&] { return rng.log_uniform(8, 24); });
-  }
-  else {
-    std::string known;
-    for (const auto& name : plan_family_names()) known += (known.empty() ? "" : ", ") + name;
-    throw std::invalid_argument(fmt::format("unimem::make_plan_family: unknown family '{}'; use one of {}", family, known));
   }
   const bool exact = family == "nested" || family == "deep_nesting" || family == "two_sided" || family == "equal_sizes";
   if (exact) out.optimum = lower_bound_bytes(out.tensors);

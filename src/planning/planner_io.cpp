@@ -3,7 +3,7 @@
 #include <unimem/planning/planner.hpp>
 
 #include <algorithm>
-#include <charconv>
+#include <limits>
 #include <stdexcept>
 #include <string_view>
 #include <unordered_map>
@@ -15,6 +15,7 @@
 #include <unimem/planning/minimalloc_io.hpp>
 #include <unimem/trace.hpp>
 
+#include "detail/decimal.hpp"
 #include "detail/text_lines.hpp"
 #include "detail/trace_reader.hpp"
 #include "planning/minimalloc_reader.hpp"
@@ -40,10 +41,9 @@ std::vector<std::string_view> split(std::string_view line) {
 
 std::size_t to_size(std::string_view field, const std::string& source, std::size_t line_no, const char* what) {
   std::size_t v = 0;
-  const auto [ptr, ec] = std::from_chars(field.data(), field.data() + field.size(), v);
-  if (ec != std::errc() || ptr != field.data() + field.size() || field.empty()) {
-    throw std::runtime_error(fmt::format("{}:{}: {} '{}' is not a non-negative integer", source, line_no, what,
-                                         printable(field, 40)));
+  if (!detail::read_decimal(field, v)) {
+    throw std::runtime_error(fmt::format("{}:{}: {} '{}' is not an integer from 0 to {}", source, line_no, what,
+                                         printable(field, 40), std::numeric_limits<std::size_t>::max()));
   }
   return v;
 }

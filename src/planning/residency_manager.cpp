@@ -47,7 +47,7 @@ std::string weights_key(const model_spec& spec) {
 
 std::string registered_names(const residency_manager::state& s) {
   std::string out;
-  for (const model& m : s.models) out += (out.empty() ? "\"" : ", \"") + m.spec.name + "\"";
+  for (const model& m : s.models) out += (out.empty() ? "\"" : ", \"") + printable(m.spec.name) + "\"";
   return out.empty() ? "none" : out;
 }
 
@@ -210,7 +210,7 @@ std::string residency_manager::state::resident_report() const {
   std::string resident, leased;
   for (const model& m : models) {
     if (!m.resident) continue;  // acquires in progress hold nothing yet but their reservation
-    std::string item = fmt::format("\"{}\" {}", m.spec.name, text(m.spec.weight_bytes));
+    std::string item = fmt::format("\"{}\" {}", printable(m.spec.name), text(m.spec.weight_bytes));
     if (m.block != nullptr && m.block->holders > 1) item += " (weights shared)";
     std::string& list = m.held ? leased : resident;
     list += (list.empty() ? "" : ", ") + item;
@@ -218,7 +218,7 @@ std::string residency_manager::state::resident_report() const {
   std::string arenas;
   for (const auto& [name, l] : lanes) {
     if (!l.arena) continue;
-    arenas += fmt::format("{}lane \"{}\" arena {}{}", arenas.empty() ? "" : ", ", name, text(l.arena->arena_bytes()),
+    arenas += fmt::format("{}lane \"{}\" arena {}{}", arenas.empty() ? "" : ", ", printable(name), text(l.arena->arena_bytes()),
                           l.busy ? " (busy)" : "");
   }
   return fmt::format("leased: {}; resident without a lease: {}; activation arenas: {}",
@@ -262,7 +262,7 @@ residency_manager::~residency_manager() {
   std::string alive;
   for (model& m : s.models) {
     if (m.held) {
-      alive += (alive.empty() ? "\"" : ", \"") + m.spec.name + "\"";
+      alive += (alive.empty() ? "\"" : ", \"") + printable(m.spec.name) + "\"";
     } else if (m.resident) {
       s.unload(m);
     }
@@ -282,7 +282,7 @@ residency_manager::~residency_manager() {
 void residency_manager::add_model(model_spec spec) {
   state& s = *state_;
   std::lock_guard<std::mutex> lock(s.mu);
-  const std::string call = fmt::format("{}::add_model(\"{}\")", who, spec.name);
+  const std::string call = fmt::format("{}::add_model(\"{}\")", who, printable(spec.name));
   if (spec.name.empty()) {
     throw std::invalid_argument(std::string(who) +
                                 "::add_model: model_spec::name is empty; give every model a unique name");
@@ -313,7 +313,7 @@ void residency_manager::add_model(model_spec spec) {
     throw std::invalid_argument(fmt::format(
         "{}: weights_file \"{}\" is already registered with weight_bytes = {} B, this model says {} B; models "
         "sharing a file share one copy, so their sizes must agree (check the file's size)",
-        call, spec.weights_file, known->second.bytes, spec.weight_bytes));
+        call, printable(spec.weights_file), known->second.bytes, spec.weight_bytes));
   }
   memory_plan plan;
   if (!spec.activation_tensors.empty()) {
@@ -404,12 +404,12 @@ std::optional<residency_manager::lease> residency_manager::acquire_until(std::st
   if (found == s.by_name.end()) {
     throw std::invalid_argument(fmt::format("{}::acquire(\"{}\"): no model of that name is registered ({}); "
                                             "register it with add_model() first",
-                                            who, name, registered_names(s)));
+                                            who, printable(name), registered_names(s)));
   }
   const std::size_t index = found->second;
   model& m = s.models[index];
   lane& l = *m.lane;
-  const std::string call = fmt::format("{}::acquire(\"{}\")", who, m.spec.name);
+  const std::string call = fmt::format("{}::acquire(\"{}\")", who, printable(m.spec.name));
   auto waited_ms = [&] {
     return std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now() - started).count();
   };
@@ -429,7 +429,7 @@ std::optional<residency_manager::lease> residency_manager::acquire_until(std::st
           "{}: lane \"{}\" stayed held by \"{}\" for the whole wait ({} ms); models of one lane run one after "
           "another, so end that lease first (if this thread holds it, acquire() waits for itself), or register "
           "\"{}\" in a lane of its own to run both at once",
-          call, l.name, s.models[l.holder].spec.name, waited_ms(), m.spec.name));
+          call, printable(l.name), printable(s.models[l.holder].spec.name), waited_ms(), printable(m.spec.name)));
     }
     wait_until(deadline);
   }
@@ -506,10 +506,10 @@ std::optional<residency_manager::lease> residency_manager::acquire_until(std::st
           "{}: needs {} resident at once (weights {} + lane \"{}\" arena {}) but budget \"{}\" allows {} in all, so "
           "this model can never be resident under it; raise the limit, or shrink the model (fewer weight bytes, a "
           "smaller activation plan, or a lane of its own if a larger lane-mate sets the arena)",
-          call, text(weights_total + arena_total), text(weights_total), l.name, text(arena_total), s.budget->name(),
-          text(s.budget->limit()));
+          call, text(detail::saturating_add(weights_total, arena_total)), text(weights_total), printable(l.name),
+          text(arena_total), s.budget->name(), text(s.budget->limit()));
       undo();
-      throw out_of_memory(weights_total + arena_total, who, msg);
+      throw out_of_memory(detail::saturating_add(weights_total, arena_total), who, msg);
     }
     if (need == 0 || s.evict_for(need, true)) break;
     if (!wait) {
@@ -527,7 +527,7 @@ std::optional<residency_manager::lease> residency_manager::acquire_until(std::st
           "by this manager); {}; even after evicting every model without a lease {} would be missing. Waited {} ms "
           "for leases to end — end leases sooner (leased models are never evicted), give this acquire a longer "
           "wait, lower what other users of the budget hold, or raise the limit",
-          call, text(need), text(need_weights), l.name, text(need_arena), s.budget->name(), text(limit), text(used),
+          call, text(need), text(need_weights), printable(l.name), text(need_arena), s.budget->name(), text(limit), text(used),
           text(s.counters.resident_bytes), s.resident_report(), text(missing), waited_ms());
       undo();
       throw out_of_memory(need, who, msg);
@@ -547,7 +547,7 @@ std::optional<residency_manager::lease> residency_manager::acquire_until(std::st
     throw out_of_memory(need_arena, who,
                         fmt::format("{}: the budget had room for lane \"{}\"'s arena ({}) but {} refused it ({}); the "
                                     "budget's limit is above what the memory can give: lower it",
-                                    call, l.name, text(need_arena), s.activations->name(), e.what()));
+                                    call, printable(l.name), text(need_arena), s.activations->name(), e.what()));
   } catch (...) {
     s.budget->refund(need_weights + need_arena);
     undo();
@@ -616,7 +616,7 @@ bool residency_manager::evict(std::string_view name) {
   std::lock_guard<std::mutex> lock(s.mu);
   const auto found = s.by_name.find(name);
   if (found == s.by_name.end()) {
-    throw std::invalid_argument(fmt::format("{}::evict(\"{}\"): no model of that name is registered ({})", who, name,
+    throw std::invalid_argument(fmt::format("{}::evict(\"{}\"): no model of that name is registered ({})", who, printable(name),
                                             registered_names(s)));
   }
   model& m = s.models[found->second];
@@ -673,11 +673,15 @@ residency_requirements residency_manager::requirements() const {
   residency_requirements r;
   for (const model& m : s.models) {
     const std::size_t arena = m.activation_bytes > 0 ? m.lane->plan.arena_bytes : 0;
-    r.minimum_bytes = std::max(r.minimum_bytes, m.spec.weight_bytes + arena);
-    r.all_resident_bytes += m.spec.weight_bytes + m.activation_bytes;
+    // Saturating: sizes no budget can hold must not wrap into small requirements.
+    r.minimum_bytes = std::max(r.minimum_bytes, detail::saturating_add(m.spec.weight_bytes, arena));
+    r.all_resident_bytes =
+        detail::saturating_add(r.all_resident_bytes, detail::saturating_add(m.spec.weight_bytes, m.activation_bytes));
   }
-  for (const auto& [key, b] : s.blocks) r.no_eviction_bytes += b.bytes;
-  for (const auto& [name, l] : s.lanes) r.no_eviction_bytes += l.plan.arena_bytes;
+  for (const auto& [key, b] : s.blocks) r.no_eviction_bytes = detail::saturating_add(r.no_eviction_bytes, b.bytes);
+  for (const auto& [name, l] : s.lanes) {
+    r.no_eviction_bytes = detail::saturating_add(r.no_eviction_bytes, l.plan.arena_bytes);
+  }
   return r;
 }
 

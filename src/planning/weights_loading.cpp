@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include <unimem/error.hpp>
 #include <unimem/movement/copy.hpp>
 #include <unimem/movement/prefetch.hpp>
 
@@ -19,12 +20,20 @@ namespace unimem {
 
 namespace {
 
+// A weights file is read whole into memory of its registered size, so anything but a regular file
+// is refused before reading: non-blocking, so a FIFO named like the file cannot hang the load.
 class file_descriptor {
  public:
-  explicit file_descriptor(const std::string& path) : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {
+  explicit file_descriptor(const std::string& path) {
+    if (path.find('\0') != std::string::npos) {
+      // open() would stop at the NUL and read another file than the one named.
+      throw std::invalid_argument(fmt::format(
+          "unimem::load_weights_file(\"{}\"): the path contains a NUL byte; pass a plain file name", printable(path)));
+    }
+    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd_ < 0) {
       throw std::system_error(errno, std::generic_category(),
-                              fmt::format("unimem::load_weights_file: open(\"{}\")", path));
+                              fmt::format("unimem::load_weights_file: open(\"{}\")", printable(path)));
     }
   }
   ~file_descriptor() { ::close(fd_); }
@@ -33,7 +42,7 @@ class file_descriptor {
   int get() const noexcept { return fd_; }
 
  private:
-  int fd_;
+  int fd_ = -1;
 };
 
 }  // namespace
@@ -44,13 +53,19 @@ weight_loader load_weights_file(std::string path) {
     struct stat st {};
     if (::fstat(fd.get(), &st) != 0) {
       throw std::system_error(errno, std::generic_category(),
-                              fmt::format("unimem::load_weights_file: fstat(\"{}\")", path));
+                              fmt::format("unimem::load_weights_file: fstat(\"{}\")", printable(path)));
+    }
+    if (!S_ISREG(st.st_mode)) {
+      throw std::runtime_error(fmt::format(
+          "unimem::load_weights_file(\"{}\") for model \"{}\": not a regular file (a FIFO, device or folder); point "
+          "weights_file at the weights file itself",
+          printable(path), printable(load.model)));
     }
     if (static_cast<std::size_t>(st.st_size) != load.bytes) {
       throw std::runtime_error(fmt::format(
           "unimem::load_weights_file(\"{}\") for model \"{}\": the file holds {} B but the model was registered with "
           "weight_bytes = {} B; register the file's size, or point weights_file at the right file",
-          path, load.model, static_cast<long long>(st.st_size), load.bytes));
+          printable(path), printable(load.model), static_cast<long long>(st.st_size), load.bytes));
     }
     // One pass straight into the destination: read(2) may return less than asked, never more.
     auto* dst = static_cast<char*>(load.destination);
@@ -60,13 +75,13 @@ weight_loader load_weights_file(std::string path) {
       if (n < 0) {
         if (errno == EINTR) continue;
         throw std::system_error(errno, std::generic_category(),
-                                fmt::format("unimem::load_weights_file: read(\"{}\") at byte {}", path, done));
+                                fmt::format("unimem::load_weights_file: read(\"{}\") at byte {}", printable(path), done));
       }
       if (n == 0) {
         throw std::runtime_error(fmt::format(
             "unimem::load_weights_file(\"{}\"): the file ended after {} of {} B (was it truncated while loading?); "
             "rewrite it and acquire again",
-            path, done, load.bytes));
+            printable(path), done, load.bytes));
       }
       done += static_cast<std::size_t>(n);
     }

@@ -9,6 +9,8 @@
 #include <unimem/error.hpp>
 
 #include "detail/cuda_check.hpp"
+#include "detail/size_math.hpp"
+#include "pools/pool_errors.hpp"
 
 namespace unimem {
 
@@ -27,7 +29,16 @@ std::uintptr_t align_up(std::uintptr_t v, std::size_t a) { return (v + a - 1) & 
 }  // namespace
 
 arena_resource::arena_resource(memory_resource& upstream, arena_options options)
-    : upstream_(&upstream), options_(options), traits_(upstream.traits()), live_(std::make_unique<live_table>()) {}
+    : upstream_(&upstream), options_(options), traits_(upstream.traits()), live_(std::make_unique<live_table>()) {
+  detail::refuse_unobtainable("unimem::arena_resource", "initial_size", options_.initial_size, "a block",
+                              "pass 0 for the default (1 MiB) or the bytes one pass needs");
+  if (options_.initial_size > options_.maximum_size) {
+    throw std::invalid_argument(fmt::format(
+        "unimem::arena_resource(initial_size {} B, maximum_size {} B): the first block would exceed the maximum; "
+        "raise maximum_size or lower initial_size",
+        options_.initial_size, options_.maximum_size));
+  }
+}
 
 arena_resource::~arena_resource() { release_all(); }
 
@@ -56,8 +67,11 @@ void* arena_resource::do_allocate(std::size_t bytes, std::size_t alignment, stre
         continue;
       }
     }
+    // Doubling saturates: add_block caps the size at what maximum_size leaves.
+    const std::size_t last = blocks_.empty() ? 0 : blocks_.back().size;
     const std::size_t next = blocks_.empty() ? (options_.initial_size != 0 ? options_.initial_size : default_first_block)
-                                             : blocks_.back().size * 2;
+                             : last > std::numeric_limits<std::size_t>::max() / 2 ? std::numeric_limits<std::size_t>::max()
+                                                                               : last * 2;
     try {
       add_block(std::max(next, bytes + alignment), bytes + alignment, alignment, stream);
     } catch (const out_of_memory& e) {
@@ -65,7 +79,12 @@ void* arena_resource::do_allocate(std::size_t bytes, std::size_t alignment, stre
     }
   }
   // What one contiguous block would need for this pass, so reset() can size it.
-  live_->contiguous_need = align_up(live_->contiguous_need, alignment) + bytes;
+  // Saturates: a pass too large for one block is not consolidated by reset().
+  std::size_t need = 0;
+  if (!detail::checked_align_up(live_->contiguous_need, alignment, need) || !detail::checked_add(need, bytes, need)) {
+    need = std::numeric_limits<std::size_t>::max();
+  }
+  live_->contiguous_need = need;
   live_->max_alignment = std::max(live_->max_alignment, alignment);
   peak_used_ = std::max(peak_used_, used_bytes());
   void* p = reinterpret_cast<void*>(top_ - bytes);
@@ -84,9 +103,14 @@ void arena_resource::add_block(std::size_t bytes, std::size_t min_bytes, std::si
   }
   bytes = std::min(bytes, room);
   const std::size_t a = std::max(alignment, default_alignment);
+  blocks_.reserve(blocks_.size() + 1);  // so that recording the block cannot fail once it is taken
   void* p = nullptr;
   try {
     p = upstream_->allocate(bytes, a, stream);
+    if (p == nullptr) {
+      throw out_of_memory(bytes, std::string(upstream_->name()),
+                          "the upstream returned null; it breaks the memory_resource contract (throw out_of_memory)");
+    }
   } catch (const out_of_memory& e) {
     if (bytes == min_bytes) throw out_of_memory(min_bytes, "unimem::arena_resource", fmt::format("upstream: {}", e.what()));
     // The doubled block did not fit: the bare request may.
@@ -123,11 +147,18 @@ void arena_resource::do_deallocate(void* p, std::size_t bytes, std::size_t align
 
 void arena_resource::reset() {
   if (current_ > 0) {
-    // The pass spilled over several blocks: hold one block that fits it whole next time.
-    const std::size_t need = align_up(live_->contiguous_need, default_alignment);
+    // The pass spilled over several blocks: hold one block that fits it whole next time. If that
+    // block cannot be had, the arena starts empty and grows again as the next pass asks.
+    std::size_t need = 0;
+    const bool fits = detail::checked_align_up(live_->contiguous_need, default_alignment, need);
     const std::size_t alignment = live_->max_alignment;
     release_all();
-    add_block(need, need, alignment, stream_view{});
+    if (fits) {
+      try {
+        add_block(need, need, alignment, stream_view{});
+      } catch (const std::bad_alloc&) {  // out_of_memory included
+      }
+    }
   }
   current_ = 0;
   used_before_ = 0;

@@ -12,6 +12,7 @@
 #include <unimem/error.hpp>
 
 #include "detail/cuda_check.hpp"
+#include "detail/size_math.hpp"
 #include "pools/leak_report.hpp"
 #include "pools/optional_lock.hpp"
 #include "pools/stream_slots.hpp"
@@ -201,9 +202,24 @@ class fixed_block_core {
                           fmt::format("all {} blocks (max_blocks) are in use; free a block or raise max_blocks",
                                       total_));
     }
+    // The bookkeeping first: if host memory runs out for it, nothing is taken from upstream.
+    auto c = std::make_unique<chunk>();
+    c->blocks = n;
+    c->used.assign(n, 0);
+    c->tags.assign(n, untagged);
+    if (opts_.checked) c->requested.assign(n, 0);
+    chunks_.reserve(chunks_.size() + 1);
+    // n <= blocks per chunk, whose product with the stride the constructor checked.
+    const std::size_t chunk_bytes = n * stride_;
     void* p = nullptr;
     try {
-      p = upstream_.allocate(n * stride_, opts_.block_alignment, stream);
+      p = upstream_.allocate(chunk_bytes, opts_.block_alignment, stream);
+      if (p == nullptr) {
+        throw out_of_memory(chunk_bytes, "unimem::fixed_block_pool",
+                            fmt::format("the upstream {} returned null for a chunk of {} blocks; it breaks the "
+                                        "memory_resource contract (throw out_of_memory instead)",
+                                        upstream_.name(), n));
+      }
     } catch (const out_of_memory&) {
       for (std::uint32_t t = 1; t < free_.size(); ++t) {
         if (t != s) settle(t, true);
@@ -211,18 +227,22 @@ class fixed_block_core {
       if (std::uintptr_t a = pop(0)) return a;
       throw;
     }
-    auto c = std::make_unique<chunk>();
     c->base = reinterpret_cast<std::uintptr_t>(p);
-    c->blocks = n;
-    c->used.assign(n, 0);
-    c->tags.assign(n, untagged);
-    if (opts_.checked) c->requested.assign(n, 0);
     const auto pos = std::upper_bound(chunks_.begin(), chunks_.end(), c->base,
                                       [](std::uintptr_t a, const auto& u) { return a < u->base; });
-    chunk* raw = chunks_.insert(pos, std::move(c))->get();
-    total_ += n;
+    chunk* raw = chunks_.insert(pos, std::move(c))->get();  // cannot throw: reserved
     // Push in reverse so the lowest block is handed out first.
-    for (std::size_t i = n; i-- > 1;) free_[0].push_back(entry{raw->base + i * stride_, 0});
+    std::size_t pushed = 0;
+    try {
+      for (std::size_t i = n; i-- > 1; ++pushed) free_[0].push_back(entry{raw->base + i * stride_, 0});
+    } catch (...) {
+      // Out of host memory halfway: give the chunk back and leave the pool as it was.
+      free_[0].erase(free_[0].end() - static_cast<std::ptrdiff_t>(pushed), free_[0].end());
+      chunks_.erase(std::find_if(chunks_.begin(), chunks_.end(), [raw](const auto& u) { return u.get() == raw; }));
+      upstream_.deallocate(p, chunk_bytes, opts_.block_alignment, stream);
+      throw;
+    }
+    total_ += n;
     return raw->base;
   }
 
@@ -262,10 +282,26 @@ std::size_t checked_stride(std::size_t block_size, std::size_t alignment) {
         "unimem::fixed_block_pool(block_alignment {}): must be a power of two of at least {}", alignment,
         default_alignment));
   }
-  if (block_size > std::numeric_limits<std::size_t>::max() - alignment) {
-    throw std::invalid_argument(fmt::format("unimem::fixed_block_pool(block_size {} B): too large", block_size));
+  std::size_t stride = 0;
+  if (!detail::checked_align_up(block_size, alignment, stride)) {
+    throw std::invalid_argument(fmt::format(
+        "unimem::fixed_block_pool(block_size {} B, block_alignment {}): the block size rounded up to the "
+        "alignment does not fit in std::size_t; no upstream can give such a block",
+        block_size, alignment));
   }
-  return (block_size + alignment - 1) & ~(alignment - 1);
+  return stride;
+}
+
+/// A chunk of `blocks_per_chunk` blocks must be a size an upstream can be asked for.
+void check_chunk(std::size_t block_size, std::size_t stride, std::size_t blocks_per_chunk) {
+  std::size_t chunk = 0;
+  if (!detail::checked_mul(stride, blocks_per_chunk, chunk) ||
+      chunk > static_cast<std::size_t>(std::numeric_limits<std::ptrdiff_t>::max())) {
+    throw std::invalid_argument(fmt::format(
+        "unimem::fixed_block_pool(block_size {} B, blocks_per_chunk {}): a chunk of {} blocks of {} B each is "
+        "more bytes than any upstream can give; lower blocks_per_chunk (0 picks it) or the block size",
+        block_size, blocks_per_chunk, blocks_per_chunk, stride));
+  }
 }
 
 }  // namespace
@@ -273,6 +309,7 @@ std::size_t checked_stride(std::size_t block_size, std::size_t alignment) {
 fixed_block_pool::fixed_block_pool(memory_resource& upstream, std::size_t block_size, fixed_block_pool_options options)
     : block_size_(block_size), block_alignment_(options.block_alignment), traits_(upstream.traits()) {
   const std::size_t stride = checked_stride(block_size, options.block_alignment);
+  check_chunk(block_size, stride, std::max<std::size_t>(options.blocks_per_chunk, 1));
   core_ = std::make_unique<detail::fixed_block_core>(upstream, block_size, stride, std::move(options),
                                                      traits_.device_accessible);
 }

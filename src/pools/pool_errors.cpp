@@ -1,5 +1,7 @@
 #include "pools/pool_errors.hpp"
 
+#include <cstddef>
+#include <limits>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -33,6 +35,14 @@ void throw_unknown_pointer(void* p, std::size_t bytes, std::size_t alignment, bo
       inside ? "this address is inside the pool but no live allocation starts there (freed twice, or not the "
                "pointer allocate() returned)"
              : "this pointer was not allocated by this pool"));
+}
+
+void refuse_unobtainable(const char* who, const char* option, std::size_t value, const char* what, const char* fix) {
+  constexpr auto most = static_cast<std::size_t>(std::numeric_limits<std::ptrdiff_t>::max());
+  if (value > most) {
+    throw std::invalid_argument(fmt::format("{}({} {} B): no upstream can give {} that large (more than {} B); {}", who,
+                                            option, value, what, most, fix));
+  }
 }
 
 void throw_broken(const std::string& what) {

@@ -19,6 +19,11 @@ namespace unimem::detail {
 /// whether the address lies in memory the pool holds (a double free or an interior pointer).
 [[noreturn]] void throw_unknown_pointer(void* p, std::size_t bytes, std::size_t alignment, bool inside);
 
+/// An option sizing one upstream request (an initial size, a growth step) above PTRDIFF_MAX, which
+/// no upstream gives at once: std::invalid_argument "<who>(<option> <value> B): no upstream can
+/// give <what> that large (more than PTRDIFF_MAX B); <fix>". Does nothing for smaller values.
+void refuse_unobtainable(const char* who, const char* option, std::size_t value, const char* what, const char* fix);
+
 /// A broken internal invariant found in checked mode: std::logic_error.
 [[noreturn]] void throw_broken(const std::string& what);
 

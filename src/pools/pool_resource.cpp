@@ -47,6 +47,11 @@ pool_options checked_options(pool_options o) {
         "mapped in whole pages",
         o.region_range->granularity(), pool_granule));
   }
+  // Above PTRDIFF_MAX, rounding to the pool's granule would also wrap to a chunk of nothing.
+  refuse_unobtainable("unimem::pool_resource", "initial_size", o.initial_size, "a chunk",
+                      "pass 0 to grow on demand, or the bytes the workload needs");
+  refuse_unobtainable("unimem::pool_resource", "growth_step", o.growth_step, "a chunk",
+                      "pass 0 for adaptive growth, or the bytes to take at a time");
   if (o.initial_size > o.maximum_size) {
     throw std::invalid_argument(fmt::format(
         "unimem::pool_resource(initial_size {} B, maximum_size {} B): the initial size exceeds the maximum; "

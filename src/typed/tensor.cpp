@@ -35,6 +35,7 @@ std::string shape_text(const std::vector<std::int64_t>& shape) {
 tensor::tensor(std::vector<std::int64_t> shape, dtype type, memory_resource& mr, stream_view stream)
     : type_(type), shape_(std::move(shape)) {
   const std::size_t bytes = bytes_for(shape_, type_);  // validates the shape
+  detail::check_row_major_span(shape_.data(), shape_.size(), size_of(type_), "unimem::tensor(shape, dtype, mr)");
   size_ = element_count(shape_);
   storage_ = buffer<std::byte>(bytes, mr, stream);
   // DLPack export names the device; the allocation was made on the device current now.
@@ -54,7 +55,7 @@ std::vector<std::int64_t> tensor::strides() const {
   std::int64_t step = 1;
   for (std::size_t d = shape_.size(); d-- > 0;) {
     s[d] = step;
-    step *= shape_[d] > 1 ? shape_[d] : 1;  // cannot overflow: the shape's byte size fits
+    step *= shape_[d] > 1 ? shape_[d] : 1;  // cannot overflow: check_row_major_span passed
   }
   return s;
 }
@@ -102,6 +103,7 @@ tensor tensor::copy(memory_resource& mr, stream_view stream) const {
 
 void tensor::reshape(std::vector<std::int64_t> shape) {
   const std::uint64_t n = element_count(shape);  // validates the new shape
+  detail::check_row_major_span(shape.data(), shape.size(), size_of(type_), "unimem::tensor::reshape");
   if (n != size_) {
     throw std::invalid_argument(fmt::format(
         "unimem::tensor::reshape{}: the tensor has {} elements (shape {}), the new shape {}; the products of the "

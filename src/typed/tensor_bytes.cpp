@@ -57,6 +57,25 @@ std::uint64_t element_count(const std::int64_t* extents, std::size_t rank) {
   return n;
 }
 
+namespace detail {
+
+void check_row_major_span(const std::int64_t* extents, std::size_t rank, std::size_t element_bytes, const char* what) {
+  const std::uint64_t limit = ptrdiff_max / (element_bytes == 0 ? 1 : element_bytes);
+  std::uint64_t span = 1;
+  for (std::size_t d = 0; d < rank; ++d) {
+    const auto e = static_cast<std::uint64_t>(extents[d] > 1 ? extents[d] : 1);
+    if (span > limit / e) {
+      throw std::overflow_error(fmt::format(
+          "{}: shape {}: the product of its extents (zero extents counted as 1) times {} B does not fit in "
+          "std::ptrdiff_t, so its strides would overflow; check the shape",
+          what, shape_text(extents, rank), element_bytes));
+    }
+    span *= e;
+  }
+}
+
+}  // namespace detail
+
 std::size_t bytes_for(const std::int64_t* extents, std::size_t rank, dtype type) {
   const std::uint64_t n = element_count(extents, rank);
   const std::uint64_t b = size_of(type);

@@ -26,6 +26,8 @@
 #include <unimem/error.hpp>
 #include <unimem/zero_copy/unique_fd.hpp>
 
+#include "detail/size_math.hpp"
+
 namespace unimem {
 namespace detail {
 namespace {
@@ -108,12 +110,6 @@ void signal(std::atomic<std::uint32_t>& seq, std::atomic<std::uint32_t>& waiters
 
 std::size_t page_size() noexcept { return static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)); }
 
-bool round_up(std::size_t v, std::size_t to, std::size_t& out) noexcept {
-  if (v > SIZE_MAX - (to - 1)) return false;
-  out = (v + to - 1) / to * to;
-  return true;
-}
-
 struct geometry {
   std::size_t slot_stride = 0;
   std::size_t data_offset = 0;
@@ -123,22 +119,32 @@ struct geometry {
 // Slots start on page boundaries so each is suitably aligned for any kernel access and the slot
 // area can be registered with CUDA as whole pages.
 bool compute_geometry(std::size_t slot_bytes, std::uint32_t slot_count, std::size_t page, geometry& g) noexcept {
-  if (!round_up(slot_bytes, page, g.slot_stride)) return false;
+  // The page size is a power of two.
+  if (!detail::checked_align_up(slot_bytes, page, g.slot_stride)) return false;
   const std::size_t header = sizeof(ring_header) + std::size_t{slot_count} * sizeof(slot_meta);
-  if (!round_up(header, page, g.data_offset)) return false;
-  if (g.slot_stride > (SIZE_MAX - g.data_offset) / slot_count) return false;
-  g.total = g.data_offset + g.slot_stride * slot_count;
+  if (!detail::checked_align_up(header, page, g.data_offset)) return false;
+  std::size_t slots = 0;
+  if (!detail::checked_mul(g.slot_stride, slot_count, slots) || !detail::checked_add(g.data_offset, slots, g.total)) {
+    return false;
+  }
   // off_t is signed; ftruncate cannot take more.
   return g.total <= static_cast<std::size_t>(INT64_MAX);
 }
 
 void check_name(const char* who, const std::string& name) {
+  // Control characters (NUL above all: shm_open would stop there and open another name) are
+  // refused, so the name can be quoted in every later message as it is.
+  const bool control = std::any_of(name.begin(), name.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u < 0x20 || u == 0x7f;
+  });
   const bool ok = name.size() >= 2 && name.size() <= 255 && name[0] == '/' &&
-                  name.find('/', 1) == std::string::npos;
+                  name.find('/', 1) == std::string::npos && !control;
   if (!ok) {
     throw std::invalid_argument(fmt::format(
-        "{}(\"{}\"): a ring name is \"/\" followed by 1-254 characters without another \"/\", e.g. \"/camera0\"",
-        who, name));
+        "{}(\"{}\"): a ring name is \"/\" followed by 1-254 characters without another \"/\" or a control "
+        "character, e.g. \"/camera0\"",
+        who, printable(name, 80)));
   }
 }
 
@@ -239,29 +245,30 @@ class shm_ring {
   }
 
   ring_header& header() const noexcept { return *header_; }
+  // Geometry comes from this end's private copy, validated once: the peer can rewrite the shared
+  // header at any time, and nothing it writes there may become an index, a divisor or an offset.
   std::byte* slot_data(std::uint32_t index) const noexcept {
-    return base_ + header_->data_offset + std::size_t{index} * header_->slot_stride;
+    return base_ + data_offset_ + std::size_t{index % slot_count_} * slot_stride_;
   }
   slot_meta& meta(std::uint32_t index) const noexcept {
-    return reinterpret_cast<slot_meta*>(reinterpret_cast<std::byte*>(header_) + sizeof(ring_header))[index];
+    return reinterpret_cast<slot_meta*>(reinterpret_cast<std::byte*>(header_) + sizeof(ring_header))[index % slot_count_];
   }
   bool peer_alive() const noexcept { return byte_locked_elsewhere(fd_.get(), peer_byte()); }
 
   void register_with_cuda(const register_options& options, const device_profile& profile) {
     if (region_) return;
-    region_.emplace(base_ + header_->data_offset, std::size_t{header_->slot_count} * header_->slot_stride, options,
-                    profile);
+    region_.emplace(base_ + data_offset_, std::size_t{slot_count_} * slot_stride_, options, profile);
   }
   bool registered() const noexcept { return region_.has_value(); }
   void* device_data(std::uint32_t index) const noexcept {
     if (!region_) return nullptr;
-    return static_cast<std::byte*>(region_->device_pointer()) + std::size_t{index} * header_->slot_stride;
+    return static_cast<std::byte*>(region_->device_pointer()) + std::size_t{index % slot_count_} * slot_stride_;
   }
 
   const std::string& name() const noexcept { return name_; }
   bool is_closed() const noexcept { return closed_; }
-  std::size_t slot_bytes() const noexcept { return header_->slot_bytes; }
-  std::uint32_t slot_count() const noexcept { return header_->slot_count; }
+  std::size_t slot_bytes() const noexcept { return slot_bytes_; }
+  std::uint32_t slot_count() const noexcept { return slot_count_; }
   bool created() const noexcept { return created_; }
   const frame_ring_options& options() const noexcept { return options_; }
 
@@ -301,6 +308,13 @@ class shm_ring {
                               fmt::format("{}(\"{}\", {} B): sizing the shared-memory object failed{}", who, name_,
                                           g.total, err == ENOSPC || err == ENOMEM ? " (is /dev/shm full?)" : ""));
     }
+    // Reserve the pages now: on a full /dev/shm a sparse object would raise SIGBUS at the first
+    // frame instead of failing here.
+    if (const int err = ::posix_fallocate(fd, 0, static_cast<off_t>(g.total)); err != 0) {
+      throw std::system_error(err, std::generic_category(),
+                              fmt::format("{}(\"{}\", {} B): reserving the shared memory failed{}", who, name_,
+                                          g.total, err == ENOSPC ? " (is /dev/shm full?)" : ""));
+    }
     map(who, g.total);
     auto* h = new (base_) ring_header{};
     h->version = ring_version;
@@ -311,6 +325,7 @@ class shm_ring {
     h->total_bytes = g.total;
     h->slot_count = slot_count;
     header_ = h;
+    keep_geometry(slot_bytes, slot_count, g);
     // Everything above becomes visible to an attaching process no later than the magic.
     h->magic.store(ring_magic, std::memory_order_release);
     return true;
@@ -357,7 +372,20 @@ class shm_ring {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     header_ = reinterpret_cast<ring_header*>(base_);
-    const ring_header& h = *header_;
+    // One copy of the geometry fields, validated and kept: the shared header is read only here.
+    struct {
+      std::uint32_t version, page_size;
+      std::uint64_t slot_bytes, slot_stride, data_offset, total_bytes;
+      std::uint32_t slot_count;
+    } h{};
+    const auto* shared = reinterpret_cast<const unsigned char*>(base_);
+    std::memcpy(&h.version, shared + offsetof(ring_header, version), sizeof h.version);
+    std::memcpy(&h.page_size, shared + offsetof(ring_header, page_size), sizeof h.page_size);
+    std::memcpy(&h.slot_bytes, shared + offsetof(ring_header, slot_bytes), sizeof h.slot_bytes);
+    std::memcpy(&h.slot_stride, shared + offsetof(ring_header, slot_stride), sizeof h.slot_stride);
+    std::memcpy(&h.data_offset, shared + offsetof(ring_header, data_offset), sizeof h.data_offset);
+    std::memcpy(&h.total_bytes, shared + offsetof(ring_header, total_bytes), sizeof h.total_bytes);
+    std::memcpy(&h.slot_count, shared + offsetof(ring_header, slot_count), sizeof h.slot_count);
     if (h.version != ring_version) {
       throw std::invalid_argument(fmt::format("{}(\"{}\"): the ring has layout version {}, this unimem speaks {}; "
                                               "build both ends against the same unimem",
@@ -378,6 +406,14 @@ class shm_ring {
           "accept the ring's geometry",
           who, name_, slot_bytes, slot_count, h.slot_count, h.slot_bytes));
     }
+    keep_geometry(static_cast<std::size_t>(h.slot_bytes), h.slot_count, g);
+  }
+
+  void keep_geometry(std::size_t slot_bytes, std::uint32_t slot_count, const geometry& g) noexcept {
+    slot_bytes_ = slot_bytes;
+    slot_count_ = slot_count;
+    slot_stride_ = g.slot_stride;
+    data_offset_ = g.data_offset;
   }
 
   void map(const char* who, std::size_t bytes) {
@@ -443,6 +479,11 @@ class shm_ring {
   bool created_ = false;
   bool closed_ = false;
   std::optional<registered_region> region_;
+  // This end's copy of the geometry (see slot_data).
+  std::size_t slot_bytes_ = 0;
+  std::uint32_t slot_count_ = 1;
+  std::size_t slot_stride_ = 0;
+  std::size_t data_offset_ = 0;
 };
 
 }  // namespace detail
@@ -508,17 +549,24 @@ frame_ring_producer& frame_ring_producer::operator=(frame_ring_producer&& other)
 
 namespace {
 
+/// Frames published and not yet handed back. read_index is the consumer's to write: one that
+/// claims more frames back than were published (a broken or hostile peer) counts as having
+/// handed back everything, so the producer never sees a ring that stays full.
+std::uint64_t in_flight(const detail::ring_header& h, std::uint64_t w) noexcept {
+  const std::uint64_t r = h.read_index.load(std::memory_order_acquire);
+  return r > w ? 0 : w - r;
+}
+
 // The slot at write_index if the consumer has handed it back.
 bool claim_slot(detail::shm_ring& ring, frame_ring_producer::slot& out) noexcept {
   auto& h = ring.header();
   // Only the producer writes write_index, so its own value needs no ordering; read_index is
   // acquired so the consumer's last reads of the slot happen before it is overwritten.
   const std::uint64_t w = h.write_index.load(std::memory_order_relaxed);
-  const std::uint64_t r = h.read_index.load(std::memory_order_acquire);
-  if (w - r >= h.slot_count) return false;
-  const auto index = static_cast<std::uint32_t>(w % h.slot_count);
+  if (in_flight(h, w) >= ring.slot_count()) return false;
+  const auto index = static_cast<std::uint32_t>(w % ring.slot_count());
   out.data = ring.slot_data(index);
-  out.capacity = h.slot_bytes;
+  out.capacity = ring.slot_bytes();
   out.sequence = w;
   out.index = index;
   return true;
@@ -561,7 +609,7 @@ ring_status frame_ring_producer::begin_frame(slot& out, std::chrono::nanoseconds
     h.space_waiters.fetch_add(1, std::memory_order_seq_cst);
     const std::uint32_t seq = h.space_seq.load(std::memory_order_seq_cst);
     const std::uint64_t w = h.write_index.load(std::memory_order_relaxed);
-    if (w - h.read_index.load(std::memory_order_acquire) >= h.slot_count) detail::futex_wait(h.space_seq, seq, slice);
+    if (in_flight(h, w) >= ring_->slot_count()) detail::futex_wait(h.space_seq, seq, slice);
     h.space_waiters.fetch_sub(1, std::memory_order_seq_cst);
   }
 }
@@ -575,14 +623,14 @@ void frame_ring_producer::publish(std::size_t bytes, std::uint64_t timestamp_ns)
         ring_->name(), bytes));
   }
   auto& h = ring_->header();
-  if (bytes > h.slot_bytes) {
+  if (bytes > ring_->slot_bytes()) {
     throw std::invalid_argument(fmt::format(
         "unimem::frame_ring_producer::publish(\"{}\", {} B): a slot holds {} B; the frame was cut short or the "
         "ring was made for smaller frames",
-        ring_->name(), bytes, h.slot_bytes));
+        ring_->name(), bytes, ring_->slot_bytes()));
   }
   const std::uint64_t w = h.write_index.load(std::memory_order_relaxed);
-  detail::slot_meta& m = ring_->meta(static_cast<std::uint32_t>(w % h.slot_count));
+  detail::slot_meta& m = ring_->meta(static_cast<std::uint32_t>(w % ring_->slot_count()));
   m.bytes = bytes;
   m.timestamp_ns = timestamp_ns;
   m.sequence = w;
@@ -612,8 +660,17 @@ frame_ring_consumer::frame_ring_consumer(const std::string& name, std::size_t sl
                                          const frame_ring_options& options)
     : ring_(std::make_unique<detail::shm_ring>(detail::shm_ring::role::consumer, name, slot_bytes, slot_count,
                                                options)) {
-  // Resume where the previous consumer (if any) handed frames back.
-  next_read_ = released_ = ring_->header().read_index.load(std::memory_order_acquire);
+  // Resume where the previous consumer (if any) handed frames back, within what is published:
+  // a read_index a broken consumer left ahead of write_index, or one so far behind that the frames
+  // it names were overwritten, would otherwise wedge the ring for good.
+  auto& h = ring_->header();
+  const std::uint64_t w = h.write_index.load(std::memory_order_acquire);
+  std::uint64_t r = h.read_index.load(std::memory_order_acquire);
+  if (r > w) r = w;
+  if (w - r > ring_->slot_count()) r = w - ring_->slot_count();
+  h.read_index.store(r, std::memory_order_release);
+  next_read_ = released_ = r;
+  detail::signal(h.space_seq, h.space_waiters);
 }
 
 frame_ring_consumer::~frame_ring_consumer() = default;
@@ -648,17 +705,19 @@ ring_status frame_ring_consumer::acquire(frame& out, std::chrono::nanoseconds ti
     const std::uint64_t generation = h.producer_generation.load(std::memory_order_acquire);
     const std::uint64_t w = h.write_index.load(std::memory_order_acquire);
     if (w > next_read_) {
-      const auto index = static_cast<std::uint32_t>(next_read_ % h.slot_count);
-      const detail::slot_meta& m = ring_->meta(index);
-      if (m.sequence != next_read_) {
+      const auto index = static_cast<std::uint32_t>(next_read_ % slot_count());
+      // The meta is the producer's to write: copied once, checked, and only the copy is used.
+      const detail::slot_meta m = ring_->meta(index);
+      if (m.sequence != next_read_ || m.bytes > slot_bytes() || w - released_ > slot_count()) {
         throw std::runtime_error(fmt::format(
-            "unimem::frame_ring_consumer::acquire(\"{}\"): slot {} holds frame {} where frame {} was published; "
-            "something other than one frame_ring_producer writes this ring",
-            ring_->name(), index, m.sequence, next_read_));
+            "unimem::frame_ring_consumer::acquire(\"{}\"): slot {} holds frame {} of {} B where frame {} of at most "
+            "{} B was published ({} frames published, {} handed back); something other than one "
+            "frame_ring_producer writes this ring — nothing was taken; recreate the ring",
+            ring_->name(), index, m.sequence, m.bytes, next_read_, slot_bytes(), w, released_));
       }
       out.data = ring_->slot_data(index);
       out.device_data = ring_->device_data(index);
-      out.bytes = m.bytes;
+      out.bytes = static_cast<std::size_t>(m.bytes);
       out.sequence = next_read_;
       out.timestamp_ns = m.timestamp_ns;
       out.index = index;
@@ -689,13 +748,21 @@ ring_status frame_ring_consumer::acquire(frame& out, std::chrono::nanoseconds ti
 }
 
 void frame_ring_consumer::release(const frame& f) {
-  if (f.sequence != released_) {
-    const char* why = f.sequence < released_    ? "it was released already"
-                      : f.sequence >= next_read_ ? "it was never taken"
-                                                 : "frames go back in the order they were taken";
+  // A frame that was never taken (e.g. the untouched frame of an acquire that timed out) must not
+  // move read_index past write_index: the producer would see the ring full forever.
+  const auto index = static_cast<std::uint32_t>(f.sequence % slot_count());
+  const char* why = f.sequence >= next_read_                               ? "it was never taken"
+                    : f.sequence < released_                               ? "it was released already"
+                    : f.sequence != released_                              ? "frames go back in the order they were taken"
+                    : f.index != index || f.data != ring_->slot_data(index) ? "it is not a frame of this ring"
+                                                                            : nullptr;
+  if (why != nullptr) {
+    const std::string next = released_ < next_read_ ? fmt::format("the next frame to release is {}", released_)
+                                                    : std::string("no frame is taken now");
     throw std::logic_error(fmt::format(
-        "unimem::frame_ring_consumer::release(\"{}\", frame {}): {}; the next frame to release is {}", ring_->name(),
-        f.sequence, why, released_));
+        "unimem::frame_ring_consumer::release(\"{}\", frame {}): {}; {} (release only frames acquire() returned "
+        "with ring_status::ok, once each, in order)",
+        ring_->name(), f.sequence, why, next));
   }
   auto& h = ring_->header();
   ++released_;
@@ -713,7 +780,8 @@ std::uint64_t frame_ring_consumer::skip_pending() {
         ring_->name(), next_read_ - released_));
   }
   auto& h = ring_->header();
-  const std::uint64_t w = h.write_index.load(std::memory_order_acquire);
+  // write_index is the producer's: one that went backwards skips nothing.
+  const std::uint64_t w = std::max(h.write_index.load(std::memory_order_acquire), next_read_);
   const std::uint64_t skipped = w - next_read_;
   next_read_ = released_ = w;
   h.read_index.store(w, std::memory_order_release);

@@ -77,6 +77,7 @@ inline fixed_block_pool_options contract_block_options() {
 }
 struct fixed_block_host_factory {
   static constexpr const char* name = "fixed_block_host";
+  static constexpr bool checks_frees = true;  // refuses foreign, double and wrong-size frees
   static constexpr bool needs_gpu = false;
   static std::unique_ptr<memory_resource> make() {
     return over<host_resource, fixed_block_pool>(std::size_t{4} << 20, contract_block_options());
@@ -84,6 +85,7 @@ struct fixed_block_host_factory {
 };
 struct fixed_block_device_factory {
   static constexpr const char* name = "fixed_block_device";
+  static constexpr bool checks_frees = true;  // refuses foreign, double and wrong-size frees
   static constexpr bool needs_gpu = true;
   static std::unique_ptr<memory_resource> make() {
     return over<device_resource, fixed_block_pool>(std::size_t{4} << 20, contract_block_options());
@@ -97,6 +99,7 @@ struct arena_host_factory {
 };
 struct arena_device_factory {
   static constexpr const char* name = "arena_device";
+  static constexpr bool checks_frees = true;  // refuses foreign, double and wrong-size frees
   static constexpr bool needs_gpu = true;
   static std::unique_ptr<memory_resource> make() {
     arena_options o;
@@ -107,11 +110,13 @@ struct arena_device_factory {
 
 struct statistics_host_factory {
   static constexpr const char* name = "statistics_host";
+  static constexpr bool checks_frees = true;  // refuses foreign, double and wrong-size frees
   static constexpr bool needs_gpu = false;
   static std::unique_ptr<memory_resource> make() { return over<host_resource, statistics_resource>(); }
 };
 struct limiting_host_factory {
   static constexpr const char* name = "limiting_host";
+  static constexpr bool checks_frees = true;  // refuses foreign, double and wrong-size frees
   static constexpr bool needs_gpu = false;
   static std::unique_ptr<memory_resource> make() {
     return over<host_resource, limiting_resource>(std::make_shared<memory_budget>("contract", std::size_t{1} << 30));
@@ -119,6 +124,7 @@ struct limiting_host_factory {
 };
 struct limiting_device_factory {
   static constexpr const char* name = "limiting_pool_device";
+  static constexpr bool checks_frees = true;  // refuses foreign, double and wrong-size frees
   static constexpr bool needs_gpu = true;
   static std::unique_ptr<memory_resource> make() {
     auto c = std::make_unique<composed_resource>();
@@ -131,6 +137,7 @@ struct limiting_device_factory {
 /// A 1 MiB budget in front of the host: larger requests fall through to the second resource.
 struct fallback_host_factory {
   static constexpr const char* name = "fallback_host";
+  static constexpr bool checks_frees = true;  // refuses foreign, double and wrong-size frees
   static constexpr bool needs_gpu = false;
   static std::unique_ptr<memory_resource> make() {
     auto c = std::make_unique<composed_resource>();
@@ -142,6 +149,7 @@ struct fallback_host_factory {
 };
 struct logging_host_factory {
   static constexpr const char* name = "logging_host";
+  static constexpr bool checks_frees = true;  // refuses foreign, double and wrong-size frees
   static constexpr bool needs_gpu = false;
   static std::unique_ptr<memory_resource> make() {
     auto c = std::make_unique<composed_resource>();

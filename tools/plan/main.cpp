@@ -16,6 +16,7 @@
 #include <unimem/planning/planner.hpp>
 #include <unimem_support/cli.hpp>
 #include <unimem_support/json.hpp>
+#include <unimem_support/output.hpp>
 
 namespace {
 
@@ -157,5 +158,6 @@ int main(int argc, char** argv) {
     }
   }
   if (json && files.size() > 1) std::puts("]");
+  if (!support::flush_stdout("unimem-plan")) return 1;
   return status;
 }

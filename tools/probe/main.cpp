@@ -12,6 +12,7 @@
 #include <unimem/device_profile.hpp>
 #include <unimem/error.hpp>
 #include <unimem_support/cli.hpp>
+#include <unimem_support/output.hpp>
 
 #include "probe.hpp"
 
@@ -98,10 +99,7 @@ int main(int argc, char** argv) {
   }
   const std::string out = json ? unimem::probe::to_json(r) : unimem::probe::to_text(r);
   std::fwrite(out.data(), 1, out.size(), stdout);
-  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
-    std::fprintf(stderr, "unimem-probe: writing the report to standard output failed: %s\n", std::strerror(errno));
-    return 1;
-  }
+  if (!unimem::support::flush_stdout("unimem-probe")) return 1;
   if (!json_out.empty()) {
     // fclose reports what the buffered fwrite could not (a full disk, /dev/full).
     std::FILE* f = std::fopen(json_out.c_str(), "w");

@@ -12,6 +12,7 @@
 
 #include <unimem/error.hpp>
 #include <unimem_support/cli.hpp>
+#include <unimem_support/output.hpp>
 
 #include "replay_core.hpp"
 
@@ -144,7 +145,8 @@ int main(int argc, char** argv) {
                         ns(r.cold_ns_per_op).c_str(), r.peak_reserved_bytes, r.peak_live_bytes,
                         r.reserved_over_live());
           }
-          std::fflush(stdout);
+          // Line by line (a long run shows progress), and a lost line ends the run.
+          if (!unimem::support::flush_stdout("unimem-replay")) return 1;
         } catch (const std::exception& e) {
           ++failures;
           std::fprintf(stderr, "unimem-replay: %s through %s failed: %s\n", unimem::printable(trace.name).c_str(),
@@ -156,5 +158,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "unimem-replay: %s\n", e.what());
     return 1;
   }
+  if (!unimem::support::flush_stdout("unimem-replay")) return 1;
   return failures == 0 ? 0 : 1;
 }

@@ -10,6 +10,8 @@
 #include <string>
 #include <thread>
 
+#include <unistd.h>
+
 #include <fmt/format.h>
 
 #include <unimem/device_profile.hpp>
@@ -17,6 +19,7 @@
 #include <unimem/system_memory.hpp>
 #include <unimem/planning/usage_publisher.hpp>
 #include <unimem_support/cli.hpp>
+#include <unimem_support/output.hpp>
 
 namespace {
 
@@ -34,11 +37,14 @@ void usage(std::FILE* to) {
       "  --meminfo PATH     read this instead of /proc/meminfo\n"
       "  --nvmap PATH       read this instead of /sys/kernel/debug/nvmap/iovmm/clients\n"
       "  --shm-dir DIR      where publishing processes' tables live (default /dev/shm)\n"
+      "  --all-users        (root only) also show other users' tables; otherwise only your own\n"
+      "                     regular files are read\n"
       "  -h, --help         this text\n"
       "Fields: RAM used/total (MemTotal - MemAvailable), SWAP used/total, NVMAP (Tegra: the debugfs\n"
       "table's total when readable, else NvMapMemUsed), GPU used/total (discrete GPUs; an integrated\n"
       "GPU's memory is the RAM above), then\n"
-      "label[pid] tag current/peak for every process publishing usage.\n",
+      "label[pid] tag current/peak for every process publishing usage (control characters in labels\n"
+      "and tags printed as \\xNN; \"?/?\" for a tag whose writer stayed inside an update).\n",
       to);
 }
 
@@ -58,6 +64,7 @@ int main(int argc, char** argv) {
   std::size_t interval_ms = 1000;
   int device = 0;
   bool gpu = true;
+  bool all_users = false;
   std::string meminfo_path = "/proc/meminfo", nvmap_path = unimem::nvmap_clients_path, shm_dir = "/dev/shm";
   try {
     for (int i = 1; i < argc; ++i) {
@@ -70,10 +77,17 @@ int main(int argc, char** argv) {
       else if (a == "--meminfo") meminfo_path = value();
       else if (a == "--nvmap") nvmap_path = value();
       else if (a == "--shm-dir") shm_dir = value();
+      else if (a == "--all-users") all_users = true;
       else if (a == "-h" || a == "--help") {
         usage(stdout);
         return 0;
       } else throw support::usage_error(fmt::format("unknown option '{}'", unimem::printable(a)));
+    }
+    // Other users' tables are theirs to write: only root reads them, and only when asked.
+    if (all_users && ::geteuid() != 0) {
+      throw support::usage_error(fmt::format(
+          "--all-users: only root reads other users' tables (this runs as uid {}); drop the option to see your own",
+          ::geteuid()));
     }
   } catch (const support::usage_error& e) {
     std::fprintf(stderr, "unimem-top: %s\n", e.what());
@@ -145,12 +159,22 @@ int main(int argc, char** argv) {
     } else {
       out += " GPU " + gpu_note;
     }
-    for (const auto& p : unimem::read_published_usage(shm_dir)) {
-      out += fmt::format(" | {}[{}]", p.label.empty() ? "pid" : p.label, p.pid);
-      for (const auto& t : p.tags) out += fmt::format(" {} {}/{}", t.name, human(t.current_bytes), human(t.peak_bytes));
+    // Labels and tags are bytes another process wrote: escaped, so none can drive the terminal or
+    // start a forged line.
+    for (const auto& p : unimem::read_published_usage(shm_dir, false, all_users)) {
+      out += fmt::format(" | {}[{}]", p.label.empty() ? "pid" : unimem::printable(p.label, 64), p.pid);
+      for (const auto& t : p.tags) {
+        const std::string name = unimem::printable(t.name, 48);
+        if (t.consistent) {
+          out += fmt::format(" {} {}/{}", name, human(t.current_bytes), human(t.peak_bytes));
+        } else {
+          out += fmt::format(" {} ?/?", name);
+        }
+      }
     }
-    std::puts(out.c_str());
-    std::fflush(stdout);
+    out += '\n';
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    if (!support::flush_stdout("unimem-top")) return 1;
   }
   return 0;
 }

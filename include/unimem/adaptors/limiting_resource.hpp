@@ -31,7 +31,7 @@ class memory_budget {
 
   /// @brief Charges `bytes` if they fit. @return false (and charges nothing) if they do not.
   bool try_charge(std::size_t bytes) noexcept;
-  /// @brief Returns a charge.
+  /// @brief Returns a charge (at most what is charged: used() never wraps below 0).
   void refund(std::size_t bytes) noexcept;
 
  private:
@@ -43,12 +43,15 @@ class memory_budget {
 
 /// @brief Forwards to `upstream` while the requests fit in `budget`; otherwise throws
 /// out_of_memory naming the budget, its limit and its current use. Counts requested bytes.
-/// Thread-safe. Keeps the upstream's traits.
+/// Remembers each live allocation, so a free of a pointer it did not hand out, a double free or a
+/// size or alignment other than the allocation's throws std::invalid_argument before anything is
+/// forwarded or refunded. Thread-safe. Keeps the upstream's traits.
 class limiting_resource final : public memory_resource {
  public:
   /// @param upstream must outlive the adaptor
   /// @throws std::invalid_argument when `budget` is null
   limiting_resource(memory_resource& upstream, std::shared_ptr<memory_budget> budget);
+  ~limiting_resource() override;
 
   memory_resource& upstream() const noexcept { return *upstream_; }
   const std::shared_ptr<memory_budget>& budget() const noexcept { return budget_; }
@@ -61,6 +64,8 @@ class limiting_resource final : public memory_resource {
 
   memory_resource* upstream_;
   std::shared_ptr<memory_budget> budget_;
+  struct live_table;
+  std::unique_ptr<live_table> live_;
 };
 
 }  // namespace unimem

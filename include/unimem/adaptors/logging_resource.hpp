@@ -14,7 +14,9 @@ namespace unimem {
 /// @brief Forwards to `upstream` and writes `op,id,bytes,stream` lines: `a` after each
 /// successful allocate, `f` after each successful free. Ids count from 0 in allocation order;
 /// streams are numbered 0 for the default streams and 1, 2, ... for others in order of first
-/// use. Thread-safe (lines never interleave). Keeps the upstream's traits.
+/// use. A free of a pointer it did not hand out, a double free or a size or alignment other than
+/// the allocation's throws std::invalid_argument before anything is forwarded or written.
+/// Thread-safe (lines never interleave). Keeps the upstream's traits.
 ///
 /// Write errors (a full disk, /dev/full) are never dropped: the allocate whose line cannot be
 /// written is undone and throws std::runtime_error naming the destination, and so does every later

@@ -29,7 +29,9 @@ struct tagged_usage {
 
 /// @brief Forwards to `upstream` and counts requested bytes and allocations: overall, and per
 /// tag (the calling thread's tag_scope at allocation; the free is charged to the same tag).
-/// Thread-safe. Keeps the upstream's traits.
+/// Remembers each live allocation, so a free of a pointer it did not hand out, a double free or a
+/// size or alignment other than the allocation's throws std::invalid_argument before anything is
+/// forwarded, and the counters stay exact. Thread-safe. Keeps the upstream's traits.
 class statistics_resource final : public memory_resource {
  public:
   /// @param upstream must outlive the adaptor

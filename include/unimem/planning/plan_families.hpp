@@ -44,8 +44,13 @@ struct plan_family_instance {
 /// - `random`: random lifetimes of 1-24 ops, sizes log-uniform from 256 B to 16 MiB.
 std::vector<std::string> plan_family_names();
 
+/// @brief The most tensors make_plan_family generates (3.2 GB of lifetimes); the benchmarks go
+/// to a million.
+inline constexpr std::size_t max_plan_family_tensors = 100'000'000;
+
 /// @brief Generates `tensors` tensors (exactly) of a family.
-/// @throws std::invalid_argument for an unknown family (naming the known ones) or tensors == 0
+/// @throws std::invalid_argument for an unknown family (naming the known ones), tensors == 0 or
+///         tensors > max_plan_family_tensors
 plan_family_instance make_plan_family(const std::string& family, std::size_t tensors, std::uint64_t seed = 1);
 
 }  // namespace unimem

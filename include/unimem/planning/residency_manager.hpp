@@ -53,7 +53,8 @@ using model_unloader = std::function<void(const std::string& model)>;
 /// buffer in between.
 /// @throws std::system_error (when loading) the file cannot be opened or read, naming it
 /// @throws std::runtime_error (when loading) the file is not exactly weight_load::bytes long,
-///         naming both sizes
+///         naming both sizes, or is not a regular file (a FIFO is refused, never waited on)
+/// @throws std::invalid_argument (when loading) the path contains a NUL byte
 weight_loader load_weights_file(std::string path);
 
 /// @brief One model, as registered with residency_manager::add_model().

@@ -69,26 +69,36 @@ class usage_publisher {
 
 /// @brief One tag as a reader saw it.
 struct published_tag_usage {
-  std::string name;
+  std::string name;  ///< as published: print it through unimem::printable, it may hold anything
   std::uint64_t current_bytes = 0;
   std::uint64_t peak_bytes = 0;
+  /// False when every look found the slot's writer inside an update (it may have died there):
+  /// the byte counts are then 0 and the name may be incomplete.
+  bool consistent = true;
 };
 
 /// @brief One publishing process as a reader saw it.
 struct process_usage {
   int pid = 0;
-  std::string label;
+  std::string label;  ///< as published: print it through unimem::printable, it may hold anything
   std::string path;  ///< the file read, e.g. "/dev/shm/unimem.4242"
   bool alive = true; ///< false when the publisher's pid no longer exists (it crashed)
   std::vector<published_tag_usage> tags;
 };
 
-/// @brief Reads one published object by file path.
-/// @return std::nullopt when the file is not a (complete) unimem usage table
-std::optional<process_usage> read_usage_segment(const std::string& path);
+/// @brief Reads one published object by file path, trusting none of its bytes: opened with
+/// O_NOFOLLOW | O_NONBLOCK (no symlinks, no waiting on a FIFO), read with pread() into private
+/// copies (a file truncated meanwhile cannot raise SIGBUS), every header field checked before it
+/// sizes anything, and at most a few looks at a slot whose writer stays inside an update.
+/// @param all_users also read files owned by other users; otherwise only the running (effective)
+///                  user's own regular files are read
+/// @return std::nullopt when the file is not a complete unimem usage table this reader may read
+std::optional<process_usage> read_usage_segment(const std::string& path, bool all_users = false);
 
-/// @brief Reads every "unimem.*" object in `directory`, sorted by pid.
+/// @brief Reads every "unimem.*" regular file in `directory` with read_usage_segment, sorted by pid.
 /// @param include_dead also return tables whose publisher's pid is gone
-std::vector<process_usage> read_published_usage(const std::string& directory = "/dev/shm", bool include_dead = false);
+/// @param all_users    also read other users' tables (unimem-top offers it to root only)
+std::vector<process_usage> read_published_usage(const std::string& directory = "/dev/shm", bool include_dead = false,
+                                                bool all_users = false);
 
 }  // namespace unimem

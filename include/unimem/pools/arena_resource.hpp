@@ -33,10 +33,14 @@ struct arena_options {
 class arena_resource final : public memory_resource {
  public:
   /// @param upstream must outlive the arena
+  /// @throws std::invalid_argument initial_size above maximum_size, or above what any upstream
+  ///         can give (std::ptrdiff_t)
   explicit arena_resource(memory_resource& upstream, arena_options options = {});
   ~arena_resource() override;
 
   /// @brief Everything allocated so far becomes reusable. Pointers handed out before are invalid.
+  /// Never runs out of memory: when the one block that would hold the last pass whole cannot be
+  /// had, the arena starts empty and grows again as the next pass asks.
   void reset();
   /// @brief Bytes handed out since the last reset (with alignment padding).
   std::size_t used_bytes() const noexcept;

@@ -46,8 +46,9 @@ class fixed_block_pool final : public memory_resource {
  public:
   /// @param upstream    must outlive the pool
   /// @param block_size  bytes of every block (> 0)
-  /// @throws std::invalid_argument for a zero block size or an alignment that is not a power of
-  ///         two of at least 256
+  /// @throws std::invalid_argument for a zero block size, an alignment that is not a power of
+  ///         two of at least 256, or a block size or chunk (blocks_per_chunk blocks) larger than
+  ///         any upstream can give (beyond std::ptrdiff_t)
   fixed_block_pool(memory_resource& upstream, std::size_t block_size, fixed_block_pool_options options = {});
   ~fixed_block_pool() override;
 

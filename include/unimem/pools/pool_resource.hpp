@@ -109,7 +109,8 @@ class pool_core;
 class pool_resource final : public memory_resource {
  public:
   /// @param upstream must outlive the pool
-  /// @throws std::invalid_argument for inconsistent options (initial_size > maximum_size)
+  /// @throws std::invalid_argument for inconsistent options (initial_size > maximum_size) or an
+  ///         initial_size or growth_step above PTRDIFF_MAX (no upstream gives that much at once)
   /// @throws out_of_memory when initial_size cannot be reserved
   explicit pool_resource(memory_resource& upstream, pool_options options = {});
   /// @brief Reports live allocations (pool_options::on_leak) and returns all memory upstream.

@@ -97,6 +97,11 @@ inline std::string dlpack_header_version() {
 
 }  // namespace detail
 
+/// @brief Most dimensions from_dlpack imports. DLPack sets no limit, but ndim says how far the
+/// producer's shape and strides arrays are read, so a corrupt value must not be believed; no
+/// framework makes tensors of more dimensions (NumPy and PyTorch stop at 64).
+inline constexpr std::int32_t dlpack_max_rank = 64;
+
 /// @brief The DLPack data type of a dtype.
 /// @throws unsupported_error bool before DLPack 0.8 and fp8 before 1.1 (this dlpack.h cannot say
 ///         them; exporting bool as uint8 would silently change its type for the consumer)
@@ -536,7 +541,12 @@ class dlpack_tensor {
 
 inline void dlpack_tensor::import(const DLTensor& t, bool read_only, const char* what) {
   const std::string who(what);
-  if (t.ndim < 0) throw std::invalid_argument(who + ": ndim is " + std::to_string(t.ndim) + "; it must be >= 0");
+  // Every field comes from another framework and is checked before it counts, sizes or indexes
+  // anything; ndim first, since it says how far the producer's shape and strides arrays are read.
+  if (t.ndim < 0 || t.ndim > dlpack_max_rank) {
+    throw std::invalid_argument(who + ": ndim is " + std::to_string(t.ndim) + "; unimem imports 0 to " +
+                                std::to_string(dlpack_max_rank) + " dimensions (a corrupt tensor, or reshape it first)");
+  }
   if (t.ndim > 0 && t.shape == nullptr) {
     throw std::invalid_argument(who + ": shape is null for ndim " + std::to_string(t.ndim));
   }
@@ -551,10 +561,17 @@ inline void dlpack_tensor::import(const DLTensor& t, bool read_only, const char*
                               " is not supported; unimem imports kDLCPU (1), kDLCUDA (2), kDLCUDAHost (3) and "
                               "kDLCUDAManaged (13) memory — copy the tensor to one of those first");
   }
+  if (t.device.device_type == kDLCUDA && t.device.device_id < 0) {
+    throw std::invalid_argument(who + ": kDLCUDA device id " + std::to_string(t.device.device_id) +
+                                " is negative; a CUDA device is numbered from 0");
+  }
   const auto rank = static_cast<std::size_t>(t.ndim);
   std::vector<std::int64_t> shape(t.shape, t.shape + rank);
   const std::uint64_t count = element_count(shape);  // refuses negative extents
   (void)bytes_for(shape, type);                      // refuses a byte size that overflows
+  // With a zero extent the count is 0 whatever the others are; the row-major strides below skip
+  // zero extents, so their product must fit too.
+  detail::check_row_major_span(shape.data(), rank, size_of(type), what);
 
   // Strides: null means row-major (DLPack < 1.0). Dimensions of extent 0 or 1 never use theirs,
   // so producers put anything there; they get the row-major value so contiguity is judged right.
@@ -599,7 +616,26 @@ inline void dlpack_tensor::import(const DLTensor& t, bool read_only, const char*
   if (count != 0 && first == nullptr) {
     throw std::invalid_argument(who + ": data is null for a tensor of " + std::to_string(count) + " elements");
   }
-  if (first != nullptr) first += t.byte_offset;
+  if (first != nullptr) {
+    // data + byte_offset, and the tensor's last byte after it, must be addresses (no wrap-around).
+    std::uint64_t reach = 0;  // bytes from the first element to one past the last
+    if (count != 0) {
+      reach = size_of(type);
+      for (std::size_t d = 0; d < rank; ++d) {
+        // Fits: the offsets were checked against std::ptrdiff_t above.
+        reach += static_cast<std::uint64_t>(shape[d] - 1) * static_cast<std::uint64_t>(strides[d]) * size_of(type);
+      }
+    }
+    std::uintptr_t start = 0, end = 0;
+    if (t.byte_offset > static_cast<std::uint64_t>(std::numeric_limits<std::ptrdiff_t>::max()) ||
+        __builtin_add_overflow(reinterpret_cast<std::uintptr_t>(first), t.byte_offset, &start) ||
+        __builtin_add_overflow(start, reach, &end)) {
+      throw std::overflow_error(who + ": data " + std::to_string(reinterpret_cast<std::uintptr_t>(first)) +
+                                " + byte_offset " + std::to_string(t.byte_offset) + " + " + std::to_string(reach) +
+                                " B of elements passes the end of the address space; the tensor is corrupt");
+    }
+    first += t.byte_offset;
+  }
   const std::size_t align = size_of(type);
   if (count != 0 && reinterpret_cast<std::uintptr_t>(first) % align != 0) {
     throw unsupported_error(who + ": the first element (data + byte_offset " + std::to_string(t.byte_offset) +
@@ -619,11 +655,13 @@ inline void dlpack_tensor::import(const DLTensor& t, bool read_only, const char*
 /// @brief Imports a DLManagedTensor. Always takes ownership: the producer's deleter runs when the
 /// returned object dies, or before the exception leaves when the tensor is refused, so nothing
 /// leaks either way.
-/// @throws std::invalid_argument a null pointer or a malformed tensor (negative ndim or extent,
-///         null shape or data)
+/// @throws std::invalid_argument a null pointer or a malformed tensor (ndim outside 0 to
+///         dlpack_max_rank, a negative extent or CUDA device id, null shape, null data with
+///         elements)
 /// @throws unsupported_error     a dtype, device type or stride unimem cannot view (vector lanes,
 ///         complex, ROCm/Vulkan/..., negative or broadcast strides, misaligned data)
-/// @throws std::overflow_error   the tensor's offsets do not fit in std::ptrdiff_t
+/// @throws std::overflow_error   the tensor's offsets, its extents (zero extents counted as 1) or
+///         data + byte_offset + its bytes do not fit (std::ptrdiff_t, the address space)
 inline dlpack_tensor from_dlpack(DLManagedTensor* managed) {
   if (managed == nullptr) throw std::invalid_argument("unimem::from_dlpack(DLManagedTensor*): null pointer");
   dlpack_tensor out;

@@ -27,7 +27,8 @@ class tensor {
   /// @brief Allocates an uninitialized tensor of `shape` and `type` from `mr` on `stream`.
   /// `tensor({2, 3, 224, 224}, dtype::f16, mr)`. A shape with a zero extent allocates nothing.
   /// @throws std::invalid_argument a negative extent
-  /// @throws std::overflow_error   the byte size does not fit in std::ptrdiff_t
+  /// @throws std::overflow_error   the byte size, or that of the shape with zero extents counted as
+  ///                               1 (its strides), does not fit in std::ptrdiff_t
   /// @throws out_of_memory, cuda_error
   tensor(std::vector<std::int64_t> shape, dtype type, memory_resource& mr, stream_view stream = {});
 
@@ -106,6 +107,7 @@ class tensor {
 
   /// @brief Gives the same elements another shape with the same element count (no data moves).
   /// @throws std::invalid_argument a negative extent or a different element count
+  /// @throws std::overflow_error   the new shape's strides would overflow (see the constructor)
   void reshape(std::vector<std::int64_t> shape);
 
  private:

@@ -43,6 +43,17 @@ inline std::size_t bytes_for(const std::vector<std::int64_t>& shape, dtype type)
 /// @throws std::overflow_error   the rounded size does not fit in std::size_t
 std::size_t allocation_bytes(std::size_t bytes, std::size_t alignment = default_alignment);
 
+namespace detail {
+
+/// @brief Throws std::overflow_error, naming `what` and the shape, unless the product of the
+/// extents with zero extents counted as 1, times `element_bytes`, fits in std::ptrdiff_t. Row-major
+/// strides skip zero extents, so this is what keeps them from overflowing for an empty shape such
+/// as (0, 2^40, 2^40), whose element count (0) alone says nothing. Extents must be non-negative
+/// (element_count checks that).
+void check_row_major_span(const std::int64_t* extents, std::size_t rank, std::size_t element_bytes, const char* what);
+
+}  // namespace detail
+
 /// @brief Memory of `parameters` weights stored as `type`: parameters × bytes per element.
 /// @throws std::overflow_error the product does not fit in std::size_t
 std::size_t parameter_bytes(std::uint64_t parameters, dtype type);

@@ -498,12 +498,18 @@ class tensor_view {
   box_view subview(const extents_type& offsets, const extents_type& extents) const {
     const extents_type s = strides();
     index_type start = 0;
+    bool empty = false;
     for (std::size_t d = 0; d < Rank; ++d) {
       const index_type e = layout_.extents[d];
       if (offsets[d] < 0 || extents[d] < 0 || offsets[d] > e || extents[d] > e - offsets[d]) {
         detail::throw_bad_range("unimem::tensor_view::subview", d, offsets[d], offsets[d] + extents[d], 1, e);
       }
-      start += offsets[d] * s[d];
+      empty = empty || extents[d] == 0;
+    }
+    // An empty box reaches no element, and an offset at an extent may lie past every element the
+    // constructor checked (it could overflow): only a non-empty box moves the pointer.
+    if (!empty) {
+      for (std::size_t d = 0; d < Rank; ++d) start += offsets[d] * s[d];
     }
     return box_view::unchecked(data_ + start, extents, s);
   }
@@ -526,7 +532,8 @@ class tensor_view {
     // With one element or none the stride is never used; keeping the old one avoids overflowing
     // stride × step for a huge step.
     if (e[dim] > 1) s[dim] = old[dim] * step;
-    return strided_view<T, Rank>::unchecked(data_ + begin * old[dim], e, s);
+    // An empty slice may begin at the extent, past every offset the constructor checked.
+    return strided_view<T, Rank>::unchecked(n == 0 ? data_ : data_ + begin * old[dim], e, s);
   }
 
   /// @brief The view with dimension `dim` fixed at `index`: one rank less (a row, a column, a

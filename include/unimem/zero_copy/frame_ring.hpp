@@ -16,6 +16,11 @@
 ///   `liveness_interval` and reports `producer_lost` instead of waiting forever; a new producer may
 ///   attach to the same ring and the consumer carries on.
 /// - The consumer registers the slot area with CUDA once (`register_with_cuda`), not per frame.
+/// - Each end checks the ring's geometry when it attaches and keeps its own copy: nothing the peer
+///   writes into the shared header later (slot count, offsets, sizes) becomes an index, a divisor
+///   or a pointer. A frame's size and number are checked against that copy, and indices the peer
+///   moves where one producer and one consumer never would are refused or repaired, never
+///   followed.
 #pragma once
 
 #include <chrono>
@@ -150,6 +155,7 @@ class frame_ring_consumer {
   };
 
   /// @param name, slot_bytes, slot_count, options as for frame_ring_producer
+  /// Resumes where the previous consumer handed frames back, within what the producer published.
   /// @throws as frame_ring_producer; errc::device_or_resource_busy when a consumer is attached
   frame_ring_consumer(const std::string& name, std::size_t slot_bytes, std::uint32_t slot_count,
                       const frame_ring_options& options = {});
@@ -168,11 +174,16 @@ class frame_ring_consumer {
   bool registered() const noexcept;
 
   /// @brief Takes the next frame, waiting up to `timeout`.
-  /// @return ok (frame filled in), timeout, end_of_stream or producer_lost
+  /// @return ok (frame filled in), timeout, end_of_stream or producer_lost; `out` is only valid
+  ///         with ok
+  /// @throws std::runtime_error the slot's record does not describe the frame published there (a
+  ///         size above the slot, another frame number): something else writes the ring; nothing is
+  ///         taken
   ring_status acquire(frame& out, std::chrono::nanoseconds timeout);
   /// @brief Hands a frame back so the producer may reuse its slot. Frames go back in the order
   /// they were taken; kernels reading it must have finished (synchronise their stream first).
-  /// @throws std::logic_error a frame not taken, already released, or out of order
+  /// @throws std::logic_error a frame not taken (e.g. the frame of an acquire that timed out),
+  ///         already released, out of order, or not of this ring; nothing changes
   void release(const frame& f);
   /// @brief Drops every published frame not yet taken (catch up to live after a stall).
   /// @return how many were dropped

@@ -8,6 +8,10 @@
 
 #include <fmt/format.h>
 
+#include <unimem/error.hpp>
+
+#include "detail/decimal.hpp"
+
 extern char** environ;  // POSIX
 
 namespace unimem::torch_allocator {
@@ -46,8 +50,8 @@ std::string known_keys() {
 }
 
 [[noreturn]] void refuse(const option_spec& o, std::string_view value, std::string_view why) {
-  throw std::invalid_argument(fmt::format("unimem_torch: {} ({}) = '{}': {}; it takes {}", o.variable, o.key, value,
-                                          why, o.values));
+  throw std::invalid_argument(fmt::format("unimem_torch: {} ({}) = '{}': {}; it takes {}", o.variable, o.key,
+                                          printable(value, 60), why, o.values));
 }
 
 bool parse_bool(const option_spec& o, std::string_view value) {
@@ -59,13 +63,9 @@ bool parse_bool(const option_spec& o, std::string_view value) {
 
 std::size_t parse_count(const option_spec& o, std::string_view value) {
   std::size_t n = 0;
-  if (value.empty()) refuse(o, value, "empty");
-  for (char ch : value) {
-    if (ch < '0' || ch > '9') refuse(o, value, "not a whole number");
-    const auto digit = static_cast<std::size_t>(ch - '0');
-    if (n > (std::numeric_limits<std::size_t>::max() - digit) / 10) refuse(o, value, "too large");
-    n = n * 10 + digit;
-  }
+  const std::errc ec = detail::parse_decimal(value, n);
+  if (ec == std::errc::result_out_of_range) refuse(o, value, "too large");
+  if (ec != std::errc{}) refuse(o, value, value.empty() ? "empty" : "not a whole number");
   return n;
 }
 
@@ -128,15 +128,12 @@ std::size_t parse_bytes(std::string_view text, std::string_view option) {
     return std::invalid_argument(fmt::format(
         "unimem_torch: {} = '{}': {}; give bytes as digits with an optional binary suffix K, M, G, T (or KiB, MiB, "
         "GiB, TiB), e.g. 6GiB or 512M",
-        option, text, why));
+        option, printable(text, 60), why));
   };
   if (t.empty()) throw bad("empty");
-  for (; i < t.size() && t[i] >= '0' && t[i] <= '9'; ++i) {
-    const auto digit = static_cast<std::size_t>(t[i] - '0');
-    if (n > (std::numeric_limits<std::size_t>::max() - digit) / 10) throw bad("too large");
-    n = n * 10 + digit;
-  }
+  while (i < t.size() && t[i] >= '0' && t[i] <= '9') ++i;
   if (i == 0) throw bad("no number");
+  if (detail::parse_decimal(t.substr(0, i), n) != std::errc{}) throw bad("too large");
   const std::string suffix = lower(trim(t.substr(i)));
   unsigned shift = 0;
   if (suffix.empty() || suffix == "b") {
@@ -152,7 +149,7 @@ std::size_t parse_bytes(std::string_view text, std::string_view option) {
   } else if (suffix == "kb" || suffix == "mb" || suffix == "gb" || suffix == "tb") {
     throw bad("decimal units are ambiguous here (1000 or 1024?)");
   } else {
-    throw bad("unknown unit '" + suffix + "'");
+    throw bad("unknown unit '" + printable(suffix, 20) + "'");
   }
   if (shift != 0 && n > (std::numeric_limits<std::size_t>::max() >> shift)) throw bad("too large");
   return n << shift;
@@ -162,8 +159,8 @@ void set_option(config& c, std::string_view key, std::string_view raw_value) {
   const option_spec* o = find_option(key);
   if (o == nullptr) {
     throw std::invalid_argument(
-        fmt::format("unimem_torch: unknown option '{}'; the options are {} (or their UNIMEM_TORCH_ variables)", key,
-                    known_keys()));
+        fmt::format("unimem_torch: unknown option '{}'; the options are {} (or their UNIMEM_TORCH_ variables)",
+                    printable(key, 60), known_keys()));
   }
   const std::string_view value = trim(raw_value);
   const std::string_view k = o->key;
@@ -233,7 +230,7 @@ config config_from_environment(const std::vector<std::pair<std::string, std::str
       throw std::invalid_argument(fmt::format(
           "unimem_torch: unknown variable {}={}; the UNIMEM_TORCH_ variables are {} (docs/pytorch.md) — fix the "
           "name or unset it",
-          name, value, variables));
+          printable(name, 60), printable(value, 60), variables));
     }
     set_option(c, name, value);
   }
