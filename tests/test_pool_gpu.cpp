@@ -27,9 +27,13 @@ namespace {
 constexpr std::size_t MiB = std::size_t{1} << 20;
 
 /// Holds a stream at a host function until release() — the stream's earlier work "runs" that long.
+/// The test kernels are loaded first: a kernel's first launch may synchronise the context, which
+/// while the gate is closed would wait for the gated stream forever (each ctest case is a fresh
+/// process, so "first" is the rule there).
 class stream_gate {
  public:
   explicit stream_gate(stream_view s) {
+    load_device_kernels();
     if (cudaLaunchHostFunc(s.value(), &stream_gate::wait, this) != cudaSuccess) {
       ADD_FAILURE() << "cudaLaunchHostFunc failed";
       open_.store(true);

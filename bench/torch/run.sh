@@ -4,7 +4,8 @@
 # expandable segments, cudaMallocAsync and unimem, and with --test also the Python tests
 # (UNIMEM_REQUIRE_GPU=1: a skipped GPU test is a failure) and examples/pytorch_jetson.
 #
-#   bash bench/torch/run.sh [--quick] [--test] [--out DIR] [harness arguments...]
+#   bash bench/torch/run.sh [--quick] [--test | --tests-only] [--out DIR] [harness arguments...]
+#   (--tests-only: the build, the Python tests and the example, without the harness)
 #
 # Results in DIR (default build-torch/results): results.json, results.md, results.png,
 # harness.log, and with --test pytest.txt and example.txt; build.log when the build fails.
@@ -17,13 +18,15 @@ python=${PYTHON:-python3}
 build=${UNIMEM_TORCH_BUILD_DIR:-$root/build-torch}
 out=""
 run_tests=0
+run_harness=1
 harness_args=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --out) out=$2; shift 2 ;;
     --out=*) out=${1#--out=}; shift ;;
     --test) run_tests=1; shift ;;
-    -h|--help) sed -n '2,14p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    --tests-only) run_tests=1; run_harness=0; shift ;;
+    -h|--help) sed -n '2,15p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) harness_args+=("$1"); shift ;;
   esac
 done
@@ -72,9 +75,11 @@ export PYTHONPATH=$root/python${PYTHONPATH:+:$PYTHONPATH}
 export PYTHONUNBUFFERED=1
 status=0
 
-"$python" "$root/bench/torch/harness.py" --out "$out" "${harness_args[@]}" 2>&1 | tee "$out/harness.log"
-[ "${PIPESTATUS[0]}" = 0 ] || status=1
-rm -rf "$out/runs"  # every run is in results.json too; the folder would exceed what a GPU lease brings back
+if [ $run_harness = 1 ]; then
+  "$python" "$root/bench/torch/harness.py" --out "$out" "${harness_args[@]}" 2>&1 | tee "$out/harness.log"
+  [ "${PIPESTATUS[0]}" = 0 ] || status=1
+  rm -rf "$out/runs"  # every run is in results.json too; the folder would exceed what a GPU lease brings back
+fi
 
 if [ $run_tests = 1 ]; then
   echo "run.sh: Python tests with UNIMEM_REQUIRE_GPU=1"

@@ -1,5 +1,6 @@
 #include "support/device_kernels.hpp"
 
+#include <stdexcept>
 #include <string>
 
 #include <cuda_runtime.h>
@@ -69,6 +70,18 @@ void warm_up_cuda() {
   } else {
     cudaGetLastError();
   }
+}
+
+void load_device_kernels() {
+  static const bool loaded = [] {
+    void* scratch = nullptr;
+    check(cudaMalloc(&scratch, 256), "cudaMalloc(256 B scratch)");
+    device_fill(scratch, 256, 0x5A);
+    const std::size_t mismatches = device_count_mismatches(scratch, 256, 0x5A);
+    check(cudaFree(scratch), "cudaFree(scratch)");
+    return mismatches == 0;
+  }();
+  if (!loaded) throw std::runtime_error("load_device_kernels: the scratch buffer did not read back");
 }
 
 void copy_to_host(void* dst, const void* src, std::size_t n) {

@@ -23,6 +23,12 @@ std::size_t device_count_mismatches(const void* p, std::size_t n, std::uint8_t v
 /// or mappings call it first: the driver opens its device files on first use.
 void warm_up_cuda();
 
+/// Runs each kernel above once (on a scratch buffer) and synchronises, so that the kernels are
+/// loaded. CUDA loads kernels lazily, at their first launch, and loading one may synchronise the
+/// context: a first launch while a stream is held by a host function (a gate the test opens
+/// later) would then wait for that stream forever. Call it before holding a stream.
+void load_device_kernels();
+
 /// cudaMemcpy wrappers that throw cuda_error, for checking memory the host cannot touch.
 void copy_to_host(void* dst, const void* src, std::size_t n);
 void copy_to_device(void* dst, const void* src, std::size_t n);
