@@ -1,3 +1,7 @@
+// residency_manager: the state of every model and lane under one lock — charging the budget,
+// lazy loads, leases, eviction, back-pressure and shared weights files. One file on purpose
+// (about 740 lines): every path changes the same state under the same invariant (the budget
+// charged equals what is resident, whatever throws), which is easier to check in one place.
 #include <unimem/planning/residency_manager.hpp>
 
 #include <algorithm>

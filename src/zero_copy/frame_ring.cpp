@@ -1,4 +1,7 @@
 // The shared-memory frame ring: layout, attach protocol, liveness locks and futex wake-ups.
+// One file on purpose (about 800 lines): every function here reads or writes the same shared
+// header under the same protocol, whose invariants (who may write which index, when a peer is
+// dead, what is re-validated after every read) are easier to check in one place than across files.
 #include <unimem/zero_copy/frame_ring.hpp>
 
 #include <fcntl.h>
