@@ -32,7 +32,7 @@ void usage(std::FILE* to) {
       "  --method M            unimem (default) or greedy-by-size\n"
       "  --alignment N         align every tensor's offset to N bytes (power of two; default 1,\n"
       "                        or the file's own for MiniMalloc files)\n"
-      "  --search-work N       search budget in tensor visits (default 50000000; 0: no search)\n"
+      "  --search-work N       search budget in tensor visits (default 10000000; 0: no search)\n"
       "  --time-limit-ms N     also stop the search after N ms (default: no limit)\n"
       "  --target N            stop once the arena is at most N bytes (default: the lower bound;\n"
       "                        for a MiniMalloc file named NAME.CAPACITY.csv: its capacity)\n"

@@ -29,7 +29,8 @@ allocate or free and the memory reserved at peak over the bytes live at peak.
 options:
   --json             one JSON object per line per (trace, resource)
   --resource NAME    replay only this resource (repeatable); --list shows the names
-  --repetitions N    replays per (trace, resource), the first one cold (2 to 100, default 5)
+  --repetitions N    1 cold replay, then N-1 timed call by call and N-1 timed whole, per
+                     (trace, resource) (2 to 100, default 5: 9 replays)
   --list             list the resources and exit
   -h, --help         this text
 
