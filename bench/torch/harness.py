@@ -149,9 +149,12 @@ def run_one(name: str, allocator: str, iterations: int, seed: int, out_dir: str,
     return {"workload": name, "allocator": allocator, "error": f"exit status {rc} after {wall:.1f} s", "stderr": tail}
 
 
-def _median(runs: List[Dict[str, Any]], key: str) -> Optional[float]:
-    values = [r[key] for r in runs if key in r]
+def _median_of(values: List[float]) -> Optional[float]:
     return statistics.median(values) if values else None
+
+
+def _median(runs: List[Dict[str, Any]], key: str) -> Optional[float]:
+    return _median_of([r[key] for r in runs if key in r])
 
 
 def summarise(runs: List[Dict[str, Any]], names: List[str], allocators: List[str]) -> Dict[str, Any]:
@@ -170,16 +173,16 @@ def summarise(runs: List[Dict[str, Any]], names: List[str], allocators: List[str
                 row["allocators"][a] = {"error": err[0]["error"] if err else "not run"}
                 continue
             reserved = _median(by[a], "peak_reserved_bytes")
+            counted = [r for r in by[a] if r.get("upstream_calls_per_iteration")]
             steady = _median(by[a], "steady_s")
             cell = {
                 "peak_reserved_bytes": reserved, "peak_in_use_bytes": _median(by[a], "peak_in_use_bytes"),
                 "steady_s": steady, "first_iteration_s": _median(by[a], "first_iteration_s"),
                 "upstream_allocations": _median(by[a], "upstream_allocations"), "runs": len(by[a]),
-                "upstream_calls_first_iteration": _median(
-                    [{"v": r["upstream_calls_per_iteration"][0]} for r in by[a] if r.get("upstream_calls_per_iteration")], "v"),
-                "upstream_calls_after_first": _median(
-                    [{"v": sum(r["upstream_calls_per_iteration"][1:])} for r in by[a]
-                     if r.get("upstream_calls_per_iteration")], "v"),
+                "upstream_calls_first_iteration": _median_of(
+                    [r["upstream_calls_per_iteration"][0] for r in counted]),
+                "upstream_calls_after_first": _median_of(
+                    [sum(r["upstream_calls_per_iteration"][1:]) for r in counted]),
                 "reserved_over_pytorch_allocated": reserved / ref_alloc if ref_alloc else None,
                 "wall_over_pytorch": steady / ref_time if ref_time and steady is not None else None,
             }
