@@ -7,6 +7,8 @@
 #if defined(UNIMEM_TEST_TORCH_ALLOCATOR)
 
 #include <atomic>
+#include <cstdio>
+#include <fstream>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -19,6 +21,7 @@
 
 #include <unimem/error.hpp>
 #include <unimem/resources/host_resource.hpp>
+#include <unimem/trace.hpp>
 
 #include "config.hpp"
 #include "device_pools.hpp"
@@ -282,6 +285,65 @@ TEST(torch_allocator_pools, after_exit_began_frees_do_nothing) {
   EXPECT_EQ(t.pools.frees_skipped_at_exit(), 1U);
   // The test's pools are destroyed now and report the allocation as a leak on stderr: the
   // library's own pools are never destroyed, so they never report.
+}
+
+TEST(torch_allocator_config, the_trace_path_is_checked_and_each_device_gets_its_own_file) {
+  config c;
+  EXPECT_EQ(torch_allocator::trace_path_for(c, 0), "");
+  set_option(c, "UNIMEM_TORCH_TRACE", "/tmp/run/step.csv.gz");
+  EXPECT_EQ(torch_allocator::trace_path_for(c, 0), "/tmp/run/step.csv.gz");
+  EXPECT_EQ(torch_allocator::trace_path_for(c, 3), "/tmp/run/step.dev3.csv.gz");
+  set_option(c, "trace", "/tmp/a.b/.hidden");
+  EXPECT_EQ(torch_allocator::trace_path_for(c, 1), "/tmp/a.b/.hidden.dev1");
+  set_option(c, "trace", "say\"hi\"");
+  EXPECT_TRUE(contains(torch_allocator::to_json(c), R"("trace": "say\"hi\"")")) << torch_allocator::to_json(c);
+  const std::string what = message_of([&] { set_option(c, "trace", std::string("a\nb")); });
+  EXPECT_TRUE(contains(what, "UNIMEM_TORCH_TRACE")) << what;
+  EXPECT_TRUE(contains(what, "control byte")) << what;
+  EXPECT_EQ(c.trace, "say\"hi\"");  // a refused value changes nothing
+  set_option(c, "trace", "");
+  EXPECT_TRUE(c.trace.empty());
+  EXPECT_TRUE(contains(torch_allocator::to_json(c), "\"trace\": null"));
+}
+
+TEST(torch_allocator_pools, a_trace_records_every_call_and_replays) {
+  const std::string dir = ::testing::TempDir();
+  config c;
+  c.trace = dir + "unimem_torch_trace_test.csv";
+  std::remove(c.trace.c_str());
+  std::remove(torch_allocator::trace_path_for(c, 1).c_str());
+  {
+    pools_under_test t(c);
+    void* a = t.pools.allocate(1000, 0, {});
+    void* b = t.pools.allocate(3000, 1, {});
+    void* d = t.pools.allocate(500, 0, {});
+    t.pools.deallocate(a, 1000, 0, {});
+    t.pools.deallocate(d, 500, 0, {});
+    t.pools.begin_exit();  // closes the traces, as the library's atexit handler does
+    t.pools.deallocate(b, 3000, 1, {});
+  }
+  std::ifstream in0(c.trace);
+  ASSERT_TRUE(in0) << c.trace;
+  const alloc_trace t0 = read_trace(in0, c.trace);
+  ASSERT_EQ(t0.ops.size(), 4U);
+  EXPECT_EQ(t0.ops[0].bytes, 1000U);
+  EXPECT_EQ(t0.ops[1].bytes, 500U);
+  EXPECT_FALSE(t0.ops[2].is_alloc);
+  std::ifstream in1(torch_allocator::trace_path_for(c, 1));
+  const alloc_trace t1 = read_trace(in1, "device 1");
+  ASSERT_EQ(t1.ops.size(), 1U);  // its free came after exit began: skipped, not written
+  EXPECT_EQ(t1.ops[0].bytes, 3000U);
+  std::remove(c.trace.c_str());
+  std::remove(torch_allocator::trace_path_for(c, 1).c_str());
+}
+
+TEST(torch_allocator_pools, a_trace_that_cannot_be_created_fails_the_allocation_with_its_path) {
+  config c;
+  c.trace = "/nonexistent-unimem-dir/trace.csv";
+  pools_under_test t(c);
+  const std::string what = message_of([&] { (void)t.pools.allocate(64, 0, {}); });
+  EXPECT_TRUE(contains(what, "UNIMEM_TORCH_TRACE")) << what;
+  EXPECT_TRUE(contains(what, "/nonexistent-unimem-dir/trace.csv")) << what;
 }
 
 TEST(torch_allocator_pools, a_free_that_fails_while_cuda_shuts_down_is_skipped_and_others_are_counted) {

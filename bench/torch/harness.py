@@ -16,7 +16,7 @@ Each run's own peak of bytes in use is recorded too (PyTorch: allocated, in 512-
 cudaMallocAsync: the driver's used-memory high-water mark; unimem: the requested bytes), so a run
 whose requests differ from the reference shows it.
 
-    python3 bench/torch/harness.py --out DIR [--quick] [--only W ...] [--allocators A ...] [--repeat N]
+    python3 bench/torch/harness.py --out DIR [--quick] [--only W ...] [--allocators A ...] [--repeat N] [--trace DIR]
 
 Needs PyTorch with CUDA, torchvision and transformers; for unimem, the `unimem` package (python/)
 and libunimem_torch.so (bash bench/torch/run.sh builds it and sets both up). UNIMEM_TORCH_*
@@ -63,20 +63,26 @@ def child(name: str, allocator: str, iterations: int, seed: int, out_path: str) 
     torch.cuda.synchronize()
     t1 = time.perf_counter()
     upstream = _upstream_counter(allocator, torch)
+    pool_calls = _pool_call_counter(allocator)
     calls = [upstream()]  # calls to cudaMalloc/cudaFree (or the pool's upstream) so far
+    boundaries = [pool_calls()]  # unimem: allocations + frees served so far (a trace's line numbers)
     step(0)
     torch.cuda.synchronize()
     t2 = time.perf_counter()
     calls.append(upstream())
+    boundaries.append(pool_calls())
     for i in range(1, iterations):
         step(i)
         calls.append(upstream())  # host-side counters: reading them does not synchronise
+        boundaries.append(pool_calls())
     torch.cuda.synchronize()
     t3 = time.perf_counter()
     # Upstream calls (allocations + frees) made by each iteration; on a GPU each costs tens of
     # microseconds or more, and a cudaFree synchronises the device, so they show in the wall time.
     result["upstream_calls_per_iteration"] = [b - a for a, b in zip(calls, calls[1:])]
     result["upstream_calls_setup"] = calls[0]
+    if allocator == "unimem":
+        result["pool_calls_at_iteration_starts"] = boundaries
     result.update({
         "setup_s": t1 - t0, "first_iteration_s": t2 - t1, "steady_s": t3 - t2, "steady_iterations": iterations - 1,
         "torch": torch.__version__, "device": torch.cuda.get_device_name(0),
@@ -104,6 +110,17 @@ def child(name: str, allocator: str, iterations: int, seed: int, out_path: str) 
     return 0
 
 
+def _pool_call_counter(allocator: str):
+    """A function giving the allocations plus frees unimem's pools have served (0 for the others)."""
+    if allocator != "unimem":
+        return lambda: 0
+    import unimem.torch as ut
+
+    def served() -> int:
+        return sum(p["allocations"] + p["deallocations"] for p in ut.memory_stats_all().values())
+    return served
+
+
 def _upstream_counter(allocator: str, torch: Any):
     """A function giving the upstream allocations plus frees made so far by this process's allocator."""
     if allocator == "unimem":
@@ -123,7 +140,7 @@ def _upstream_counter(allocator: str, torch: Any):
 # --- the parent: every run, then the summary ---------------------------------------------------------
 
 def run_one(name: str, allocator: str, iterations: int, seed: int, out_dir: str, timeout: float,
-            repeat_index: int) -> Dict[str, Any]:
+            repeat_index: int, trace_dir: Optional[str] = None) -> Dict[str, Any]:
     path = os.path.join(out_dir, "runs", f"{name}.{allocator}.{repeat_index}.json")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     env = dict(os.environ)
@@ -132,6 +149,9 @@ def run_one(name: str, allocator: str, iterations: int, seed: int, out_dir: str,
     if _ALLOC_CONF[allocator]:
         env["PYTORCH_ALLOC_CONF"] = _ALLOC_CONF[allocator]
     env["PYTHONUNBUFFERED"] = "1"
+    if trace_dir and allocator == "unimem":
+        os.makedirs(trace_dir, exist_ok=True)
+        env["UNIMEM_TORCH_TRACE"] = os.path.join(os.path.abspath(trace_dir), f"{name}.{repeat_index}.csv.gz")
     cmd = [sys.executable, os.path.abspath(__file__), "--child", name, "--allocator", allocator,
            "--iterations", str(iterations), "--seed", str(seed), "--json", path]
     t = time.perf_counter()
@@ -288,6 +308,9 @@ def main() -> int:
     ap.add_argument("--iterations", type=int, help="iterations of every workload (default: its own)")
     ap.add_argument("--repeat", type=int, default=1, help="runs per cell; the median is reported")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--trace", metavar="DIR",
+                    help="unimem runs write their pool's calls to DIR/WORKLOAD.REPEAT.csv.gz (UNIMEM_TORCH_TRACE), "
+                         "for unimem-replay and unimem-plan; iteration boundaries go to the run's JSON")
     ap.add_argument("--timeout", type=float, help="seconds per run (default 150 with --quick, else 900)")
     ap.add_argument("--list", action="store_true", help="list the workloads and exit")
     ap.add_argument("--child", help=argparse.SUPPRESS)
@@ -323,7 +346,7 @@ def main() -> int:
         for r in range(args.repeat):
             for a in allocators:
                 t = time.perf_counter()
-                result = run_one(name, a, iterations, args.seed, args.out, timeout, r)
+                result = run_one(name, a, iterations, args.seed, args.out, timeout, r, args.trace)
                 runs.append(result)
                 took = time.perf_counter() - t
                 if "error" in result:

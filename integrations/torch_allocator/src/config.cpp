@@ -32,6 +32,17 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
+// A JSON string of a value set_option accepted: it has no control byte, so only quotes and
+// backslashes need escaping.
+std::string json_quoted(std::string_view s) {
+  std::string out = "\"";
+  for (const char ch : s) {
+    if (ch == '"' || ch == '\\') out += '\\';
+    out += ch;
+  }
+  return out + '"';
+}
+
 const option_spec* find_option(std::string_view key) {
   for (const option_spec& o : option_table()) {
     if (key == o.key || key == o.variable) return &o;
@@ -114,6 +125,9 @@ const std::vector<option_spec>& option_table() {
        "verify the pool's invariants after every call (slow; for debugging)"},
       {"verbose", "UNIMEM_TORCH_VERBOSE", "1 or 0 (default 0)",
        "print the configuration and each device's pool to stderr when the pool is made"},
+      {"trace", "UNIMEM_TORCH_TRACE", "a file path, .gz to compress (default: none)",
+       "write every allocate and free of each device's pool to this file as a trace (docs/pools.md's format; "
+       "device N > 0 adds .devN before the extension) for unimem-replay and unimem-plan"},
       {"library", "UNIMEM_TORCH_LIBRARY", "a path to libunimem_torch.so",
        "read by the Python package only: the library to load"},
   };
@@ -175,6 +189,7 @@ void set_option(config& c, std::string_view key, std::string_view raw_value) {
     if (k == "max_learned_calls") c.max_learned_calls = defaults.max_learned_calls;
     if (k == "checked") c.checked = defaults.checked;
     if (k == "verbose") c.verbose = defaults.verbose;
+    if (k == "trace") c.trace = defaults.trace;
     return;
   }
   if (k == "upstream") {
@@ -210,6 +225,12 @@ void set_option(config& c, std::string_view key, std::string_view raw_value) {
     c.checked = parse_bool(*o, value);
   } else if (k == "verbose") {
     c.verbose = parse_bool(*o, value);
+  } else if (k == "trace") {
+    for (const char ch : value) {
+      // The path reaches open(2), which would cut it at a NUL; control bytes are never meant.
+      if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) refuse(*o, value, "a control byte in the path");
+    }
+    c.trace = std::string(value);
   }
   // "library" is the Python package's; nothing to set here.
   if (c.budget_bytes != 0 && c.initial_size > c.budget_bytes) {
@@ -252,10 +273,20 @@ std::vector<std::pair<std::string, std::string>> process_environment() {
 std::string to_json(const config& c) {
   return fmt::format(
       "{{\"upstream\": \"{}\", \"budget\": {}, \"initial_size\": {}, \"growth_step\": {}, \"fit\": \"{}\", "
-      "\"learn_iterations\": {}, \"max_learned_calls\": {}, \"checked\": {}, \"verbose\": {}}}",
+      "\"learn_iterations\": {}, \"max_learned_calls\": {}, \"checked\": {}, \"verbose\": {}, \"trace\": {}}}",
       to_string(c.upstream), c.budget_bytes, c.initial_size, c.growth_step,
       c.fit == fit_strategy::tlsf ? "tlsf" : "best_fit", c.learn_iterations ? "true" : "false", c.max_learned_calls,
-      c.checked ? "true" : "false", c.verbose ? "true" : "false");
+      c.checked ? "true" : "false", c.verbose ? "true" : "false", c.trace.empty() ? "null" : json_quoted(c.trace));
+}
+
+std::string trace_path_for(const config& c, int device) {
+  if (device == 0 || c.trace.empty()) return c.trace;
+  const std::size_t slash = c.trace.rfind('/');
+  const std::size_t base = slash == std::string::npos ? 0 : slash + 1;
+  const std::size_t dot = c.trace.find('.', base + 1);  // a leading dot is part of a hidden file's name
+  const std::string tag = fmt::format(".dev{}", device);
+  if (dot == std::string::npos) return c.trace + tag;
+  return c.trace.substr(0, dot) + tag + c.trace.substr(dot);
 }
 
 }  // namespace unimem::torch_allocator

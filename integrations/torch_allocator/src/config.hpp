@@ -32,10 +32,17 @@ struct config {
   std::size_t max_learned_calls = pool_options{}.max_learned_calls;
   bool checked = false;
   bool verbose = false;
+  /// Where each device's pool writes its calls (trace.hpp format); empty: no trace. Device N > 0
+  /// writes to trace_path_for(N).
+  std::string trace;
 
   /// The pool's options (thread-safe always: PyTorch allocates from several threads).
   pool_options pool() const;
 };
+
+/// The file device `device`'s trace goes to: `c.trace` itself for device 0, else `.devN` inserted
+/// before the file name's first dot ("run.csv.gz" -> "run.dev1.csv.gz"; no dot: appended).
+std::string trace_path_for(const config& c, int device);
 
 /// One option: its keyword (Python), its variable, the values it takes and what it does.
 struct option_spec {

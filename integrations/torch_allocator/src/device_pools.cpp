@@ -29,6 +29,7 @@ struct device_pools::pool_slot {
   std::shared_ptr<memory_budget> budget;
   std::unique_ptr<limiting_resource> limited;
   std::unique_ptr<pool_resource> pool;
+  std::unique_ptr<logging_resource> trace;  // UNIMEM_TORCH_TRACE: the pool's calls, written as made
   memory_kind kind = memory_kind::device;
   std::atomic<std::size_t> requested{0};
   std::atomic<std::size_t> peak_requested{0};
@@ -37,7 +38,7 @@ struct device_pools::pool_slot {
   std::atomic<std::size_t> failed_allocations{0};
   std::atomic<std::size_t> failed_deallocations{0};
 
-  memory_resource& top() { return *pool; }
+  memory_resource& top() { return trace ? static_cast<memory_resource&>(*trace) : *pool; }
 };
 
 device_pools::device_pools(config settings, std::unique_ptr<device_ops> ops, std::string role)
@@ -72,6 +73,16 @@ device_pools::pool_slot& device_pools::slot_for(int device) {
     below = slot->limited.get();
   }
   slot->pool = std::make_unique<pool_resource>(*below, settings_.pool());
+  if (!settings_.trace.empty()) {
+    const std::string path = trace_path_for(settings_, device);
+    try {
+      slot->trace = std::make_unique<logging_resource>(*slot->pool, path);
+    } catch (const std::exception& e) {
+      throw std::runtime_error(fmt::format("unimem_torch: UNIMEM_TORCH_TRACE: device {}'s trace '{}': {}; give a "
+                                           "writable path or unset it",
+                                           device, path, e.what()));
+    }
+  }
   if (settings_.verbose) {
     std::fprintf(stderr, "unimem_torch: %s, device %d: pool over %s memory (%s); settings %s\n", role_.c_str(),
                  device, std::string(to_string(slot->kind)).c_str(), note.c_str(), to_json(settings_).c_str());
@@ -109,6 +120,19 @@ void* device_pools::allocate(std::size_t bytes, int device, stream_view stream) 
   }
   s.allocations.fetch_add(1, std::memory_order_relaxed);
   return p;
+}
+
+void device_pools::begin_exit() noexcept {
+  exiting_.store(true, std::memory_order_release);
+  for (auto& slot : slots_) {
+    pool_slot* s = slot.load(std::memory_order_acquire);
+    if (s == nullptr || !s->trace) continue;
+    try {
+      s->trace->close();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "unimem_torch: UNIMEM_TORCH_TRACE: %s\n", e.what());
+    }
+  }
 }
 
 resource_traits device_pools::traits(int device) {

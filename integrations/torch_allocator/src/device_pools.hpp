@@ -12,6 +12,7 @@
 #include <string>
 
 #include <unimem/adaptors/limiting_resource.hpp>
+#include <unimem/adaptors/logging_resource.hpp>
 #include <unimem/memory_resource.hpp>
 #include <unimem/pools/pool_resource.hpp>
 #include <unimem/stream.hpp>
@@ -101,8 +102,9 @@ class device_pools {
   /// @return bytes returned
   std::size_t release(int device);
 
-  /// @brief From now on frees do nothing: called from the library's atexit handler.
-  void begin_exit() noexcept { exiting_.store(true, std::memory_order_release); }
+  /// @brief From now on frees do nothing, and traces (UNIMEM_TORCH_TRACE) are closed, their
+  /// write errors reported on stderr: called from the library's atexit handler.
+  void begin_exit() noexcept;
   bool exiting() const noexcept { return exiting_.load(std::memory_order_acquire); }
 
   /// @brief The traits of `device`'s pool (made if it does not exist yet).
