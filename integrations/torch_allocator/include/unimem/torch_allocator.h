@@ -27,6 +27,7 @@
  *   UNIMEM_TORCH_MAX_LEARNED_CALLS  count (default 65536): longer iterations are not learned
  *   UNIMEM_TORCH_CHECKED            1 | 0 (default 0): verify the pool after every call (slow)
  *   UNIMEM_TORCH_VERBOSE            1 | 0 (default 0): print each pool's settings when it is made
+ *   UNIMEM_TORCH_TRACE              path (default none): write each pool's calls there as a trace (.gz: gzip)
  *   UNIMEM_TORCH_LIBRARY            path: read by the Python package only, the library to load
  *
  * Functions returning int return -1 on error; unimem_torch_last_error() then says what failed and
