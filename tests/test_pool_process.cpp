@@ -3,7 +3,9 @@
 // again. What costs wall time on a GPU is counted: upstream allocations (cudaMalloc), upstream
 // deallocations and the rounds they come in (each cudaFree round synchronizes the device).
 #include <cstdint>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <random>
 #include <string>
 #include <vector>
@@ -11,8 +13,10 @@
 #include <gtest/gtest.h>
 
 #include <unimem/pools/pool_resource.hpp>
+#include <unimem/resources/virtual_memory.hpp>
 #include <unimem/trace.hpp>
 
+#include "support/manual_event_source.hpp"
 #include "support/test_upstreams.hpp"
 
 namespace unimem::test {
@@ -142,6 +146,91 @@ TEST_P(pool_process, one_pass_per_iteration_is_planned_after_the_second_iteratio
   }
   const double ratio = static_cast<double>(run.peak_reserved) / static_cast<double>(run.peak_live);
   EXPECT_LE(ratio, 1.10) << GetParam();
+}
+
+// ---------------------------------------------------------------- traces of real processes
+
+/// data/process-traces/iterations.csv: where each timed iteration of a workload began.
+std::vector<std::size_t> iteration_starts(const std::string& workload) {
+  std::ifstream in(std::string(UNIMEM_PROCESS_TRACE_DIR) + "/iterations.csv");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.compare(0, workload.size() + 1, workload + ",") != 0) continue;
+    std::istringstream starts(line.substr(workload.size() + 1, line.find(',', workload.size() + 1) - workload.size() - 1));
+    std::vector<std::size_t> out;
+    for (std::size_t v = 0; starts >> v;) out.push_back(v);
+    return out;
+  }
+  return {};
+}
+
+/// One pass of a recorded process through a pool over host memory whose plan region grows in a
+/// host virtual range (the H200 run had a CUDA one): upstream calls per iteration.
+process_run replay_process(const alloc_trace& trace, const std::vector<std::size_t>& starts) {
+  canary_upstream up;
+  up.fill_canary = false;
+  pool_options o;
+  o.region_range = make_host_virtual_range(std::size_t{64} << 30, std::size_t{2} << 20);
+  pool_resource pool(up, o);
+  process_run run;
+  pool_statistics before = pool.statistics();
+  std::vector<void*> ptr(trace.id_bound(), nullptr);
+  std::vector<stream_view> streams(trace.stream_count());
+  for (std::size_t s = 1; s < streams.size(); ++s) streams[s] = fake_stream(s);
+  std::size_t next = 0, live = 0;
+  for (std::size_t i = 0; i <= trace.ops.size(); ++i) {
+    if (next < starts.size() && i == starts[next]) {
+      const pool_statistics s = pool.statistics();
+      run.per_iteration.push_back({s.upstream_allocations - before.upstream_allocations,
+                                   s.upstream_deallocations - before.upstream_deallocations,
+                                   s.release_rounds - before.release_rounds});
+      before = s;
+      ++next;
+    }
+    if (i == trace.ops.size()) break;
+    const trace_op& op = trace.ops[i];
+    if (op.is_alloc) {
+      ptr[op.id] = pool.allocate(op.bytes, default_alignment, streams[op.stream]);
+      live += op.bytes;
+      run.peak_live = std::max(run.peak_live, live);
+    } else {
+      pool.deallocate(ptr[op.id], op.bytes, default_alignment, streams[op.stream]);
+      ptr[op.id] = nullptr;
+      live -= op.bytes;
+    }
+  }
+  run.peak_reserved = pool.statistics().peak_reserved_bytes;
+  for (const trace_op& op : trace.ops) {  // what the process left live at its exit
+    if (op.is_alloc && ptr[op.id] != nullptr) pool.deallocate(ptr[op.id], op.bytes, default_alignment, streams[op.stream]);
+  }
+  return run;
+}
+
+class real_process : public ::testing::TestWithParam<const char*> {};
+
+INSTANTIATE_TEST_SUITE_P(harness, real_process,
+                         ::testing::Values("resnet50_repeated", "detector_varying_resolution", "encoder_varying_seqlen",
+                                           "llm_serving_varied", "amp_finetune_varying_batch",
+                                           "two_models_two_streams", "camera_preprocess_classify"),
+                         [](const auto& info) { return std::string(info.param); });
+
+TEST_P(real_process, holds_within_1_15_of_the_live_peak_and_repeated_work_reaches_a_steady_state) {
+  const std::string name = GetParam();
+  const alloc_trace trace = load_trace(std::string(UNIMEM_PROCESS_TRACE_DIR) + "/" + name + ".csv.gz");
+  const std::vector<std::size_t> starts = iteration_starts(name);
+  ASSERT_GE(starts.size(), 2u) << "no iteration starts for " << name << " in iterations.csv";
+  const process_run run = replay_process(trace, starts);
+  SCOPED_TRACE(describe(run));
+  const double ratio = static_cast<double>(run.peak_reserved) / static_cast<double>(run.peak_live);
+  EXPECT_LE(ratio, 1.15) << name;
+  if (name == "resnet50_repeated" || name == "camera_preprocess_classify") {
+    // The same inference again and again: once planned, an iteration asks nothing of upstream.
+    // (Warm-up takes several iterations in these runs: docs/pools.md, "Warm-up in a real process".)
+    const std::size_t n = run.per_iteration.size();
+    for (std::size_t it = n - 4; it < n; ++it) {
+      EXPECT_EQ(run.per_iteration[it].allocations + run.per_iteration[it].deallocations, 0u) << "iteration " << it;
+    }
+  }
 }
 
 }  // namespace
