@@ -139,7 +139,7 @@ struct allocator_fixture : ::testing::Test {
 };
 
 TEST_F(allocator_fixture, a_region_above_the_peak_reached_is_not_adopted) {
-  pool_block* b = general.allocate(8 * MiB, 256, stream_view{}, 0, true, 0);
+  pool_block* b = general.allocate(8 * MiB, 256, stream_view{}, 0, detail::region_use::allowed, 0);
   general.free(b, 0);
   ASSERT_EQ(account.peak(), 8 * MiB);
   EXPECT_FALSE(general.set_region(9 * MiB, 256, 0, false, 0)) << "more than the general allocator ever needed";
@@ -151,7 +151,7 @@ TEST_F(allocator_fixture, a_region_above_the_peak_reached_is_not_adopted) {
 }
 
 TEST_F(allocator_fixture, a_planned_place_is_taken_only_when_free) {
-  pool_block* b = general.allocate(4 * MiB, 256, stream_view{}, 0, true, 0);
+  pool_block* b = general.allocate(4 * MiB, 256, stream_view{}, 0, detail::region_use::allowed, 0);
   general.free(b, 0);
   ASSERT_TRUE(general.set_region(4 * MiB, 256, 0, false, 0));
   pool_block* x = general.place_at(MiB, MiB, 256, 0);

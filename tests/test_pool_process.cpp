@@ -164,9 +164,11 @@ std::vector<std::size_t> iteration_starts(const std::string& workload) {
   return {};
 }
 
-/// One pass of a recorded process through a pool over host memory whose plan region grows in a
-/// host virtual range (the H200 run had a CUDA one): upstream calls per iteration.
-process_run replay_process(const alloc_trace& trace, const std::vector<std::size_t>& starts) {
+/// A recorded process through a pool over host memory whose plan region grows in a host virtual
+/// range (the H200 run had a CUDA one): upstream calls per iteration of the first pass. With
+/// `passes` > 1 the process runs again in the same pool (what it left live freed in between),
+/// as unimem-replay's repetitions do.
+process_run replay_process(const alloc_trace& trace, const std::vector<std::size_t>& starts, int passes = 1) {
   canary_upstream up;
   up.fill_canary = false;
   pool_options o;
@@ -177,32 +179,39 @@ process_run replay_process(const alloc_trace& trace, const std::vector<std::size
   std::vector<void*> ptr(trace.id_bound(), nullptr);
   std::vector<stream_view> streams(trace.stream_count());
   for (std::size_t s = 1; s < streams.size(); ++s) streams[s] = fake_stream(s);
-  std::size_t next = 0, live = 0;
-  for (std::size_t i = 0; i <= trace.ops.size(); ++i) {
-    if (next < starts.size() && i == starts[next]) {
-      const pool_statistics s = pool.statistics();
-      run.per_iteration.push_back({s.upstream_allocations - before.upstream_allocations,
-                                   s.upstream_deallocations - before.upstream_deallocations,
-                                   s.release_rounds - before.release_rounds});
-      before = s;
-      ++next;
+  std::size_t live = 0;
+  for (int pass = 0; pass < passes; ++pass) {
+    std::size_t next = pass == 0 ? 0 : starts.size();
+    for (std::size_t i = 0; i <= trace.ops.size(); ++i) {
+      if (next < starts.size() && i == starts[next]) {
+        const pool_statistics s = pool.statistics();
+        run.per_iteration.push_back({s.upstream_allocations - before.upstream_allocations,
+                                     s.upstream_deallocations - before.upstream_deallocations,
+                                     s.release_rounds - before.release_rounds});
+        before = s;
+        ++next;
+      }
+      if (i == trace.ops.size()) break;
+      const trace_op& op = trace.ops[i];
+      if (op.is_alloc) {
+        ptr[op.id] = pool.allocate(op.bytes, default_alignment, streams[op.stream]);
+        live += op.bytes;
+        run.peak_live = std::max(run.peak_live, live);
+      } else {
+        pool.deallocate(ptr[op.id], op.bytes, default_alignment, streams[op.stream]);
+        ptr[op.id] = nullptr;
+        live -= op.bytes;
+      }
     }
-    if (i == trace.ops.size()) break;
-    const trace_op& op = trace.ops[i];
-    if (op.is_alloc) {
-      ptr[op.id] = pool.allocate(op.bytes, default_alignment, streams[op.stream]);
-      live += op.bytes;
-      run.peak_live = std::max(run.peak_live, live);
-    } else {
-      pool.deallocate(ptr[op.id], op.bytes, default_alignment, streams[op.stream]);
-      ptr[op.id] = nullptr;
-      live -= op.bytes;
+    for (const trace_op& op : trace.ops) {  // what the process left live at its exit
+      if (op.is_alloc && ptr[op.id] != nullptr) {
+        pool.deallocate(ptr[op.id], op.bytes, default_alignment, streams[op.stream]);
+        ptr[op.id] = nullptr;
+        live -= op.bytes;
+      }
     }
   }
   run.peak_reserved = pool.statistics().peak_reserved_bytes;
-  for (const trace_op& op : trace.ops) {  // what the process left live at its exit
-    if (op.is_alloc && ptr[op.id] != nullptr) pool.deallocate(ptr[op.id], op.bytes, default_alignment, streams[op.stream]);
-  }
   return run;
 }
 
@@ -223,6 +232,10 @@ TEST_P(real_process, holds_within_1_15_of_the_live_peak_and_repeated_work_reache
   SCOPED_TRACE(describe(run));
   const double ratio = static_cast<double>(run.peak_reserved) / static_cast<double>(run.peak_live);
   EXPECT_LE(ratio, 1.15) << name;
+  // Run again in the same pool: the plans of the first run must not hold memory beside what the
+  // second run's unplanned iterations grow (resnet50_repeated reached 1.20 so).
+  const process_run twice = replay_process(trace, starts, 2);
+  EXPECT_LE(static_cast<double>(twice.peak_reserved) / static_cast<double>(twice.peak_live), 1.15) << name << ", twice";
   if (name == "resnet50_repeated" || name == "camera_preprocess_classify") {
     // The same inference again and again: once planned, an iteration asks nothing of upstream.
     // (Warm-up takes several iterations in these runs: docs/pools.md, "Warm-up in a real process".)

@@ -52,7 +52,7 @@ void general_allocator<Index>::reserve(std::size_t bytes) {
 
 template <class Index>
 pool_block* general_allocator<Index>::allocate(std::size_t bytes, std::size_t alignment, stream_view stream,
-                                               std::uint32_t s, bool in_region, std::size_t live_bytes) {
+                                               std::uint32_t s, region_use region, std::size_t live_bytes) {
   if (bytes > maximum_size_) throw_over_maximum(bytes, alignment, maximum_size_);
   const std::size_t a = std::max(alignment, pool_granule);
   const std::size_t n = align_up(bytes, pool_granule);
@@ -62,8 +62,8 @@ pool_block* general_allocator<Index>::allocate(std::size_t bytes, std::size_t al
 
   pool_block* b = free_.find(need, s);
   if (b != nullptr && growth_.too_loose(*b, need)) b = nullptr;
-  if (b == nullptr && in_region && region_ != nullptr) b = region_free_.find(need, s);
-  if (b == nullptr) b = grow(n, a, need, s, stream, in_region, bytes, live_bytes);
+  if (b == nullptr && region == region_use::allowed && region_ != nullptr) b = region_free_.find(need, s);
+  if (b == nullptr) b = grow(n, a, need, s, stream, region, bytes, live_bytes);
   b = carve(b, align_up(b->addr, a), n);
   take_used(b, bytes, alignment);
   return b;
@@ -171,11 +171,11 @@ pool_block* general_allocator<Index>::split(pool_block* b, std::size_t at) {
 /// (in the index). Returns an existing block when waiting for other streams freed one.
 template <class Index>
 pool_block* general_allocator<Index>::grow(std::size_t n, std::size_t a, std::size_t need, std::uint32_t s,
-                                           stream_view stream, bool in_region, std::size_t requested,
+                                           stream_view stream, region_use region, std::size_t requested,
                                            std::size_t live_bytes) {
   std::size_t bytes = growth_.chunk_bytes(n, upstream_.reserved());
   if (growth_policy::return_free_chunks_first(upstream_.reserved(), bytes, upstream_.peak(), live_bytes + n)) {
-    release_free_chunks(everything, s, false);
+    release_free_chunks(everything, s, region == region_use::released_when_idle);
   }
   if (upstream_.reserved() + n > maximum_size_) {
     release_free_chunks(everything, s, false);
@@ -198,7 +198,7 @@ pool_block* general_allocator<Index>::grow(std::size_t n, std::size_t a, std::si
       free_.settle_others(s, true);
       region_free_.settle_others(s, true);
       if (pool_block* b = free_.find(need, s)) return b;
-      if (in_region && region_ != nullptr) {
+      if (region == region_use::allowed && region_ != nullptr) {
         if (pool_block* b = region_free_.find(need, s)) return b;
       }
     }

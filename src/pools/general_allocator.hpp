@@ -26,6 +26,15 @@
 
 namespace unimem::detail {
 
+/// Whether an allocation may take the plan region's free space.
+enum class region_use : std::uint8_t {
+  allowed,  ///< the region's free space may serve it
+  avoided,  ///< kept out of the region (it outlives its iteration)
+  /// kept out, and the region goes back to upstream if nothing lives in it before the pool grows
+  /// past its peak: the allocation's iteration follows no plan, so the region only adds to it
+  released_when_idle,
+};
+
 /// `Index` is the free-block index (tlsf_index or ordered_index); the .cpp instantiates both.
 template <class Index>
 class general_allocator final : public region_host {
@@ -46,11 +55,11 @@ class general_allocator final : public region_host {
   std::uint32_t slot_for(stream_view stream) { return free_.slot_for(stream); }
 
   /// A used block of at least `bytes` at `alignment` for `stream` (slot `slot`), in the table
-  /// of used blocks. `in_region`: the plan region's free space may serve it. `live_bytes` only
-  /// words the error.
+  /// of used blocks. `region`: whether the plan region's free space may serve it. `live_bytes`
+  /// only words the error.
   /// @throws out_of_memory (nothing changed)
   pool_block* allocate(std::size_t bytes, std::size_t alignment, stream_view stream, std::uint32_t slot,
-                       bool in_region, std::size_t live_bytes);
+                       region_use region, std::size_t live_bytes);
 
   /// A used block at `offset` in the plan region, or null when that place is not free (or lies
   /// outside the region). Memory another stream freed there is taken by ordering `slot` after it.
@@ -88,7 +97,7 @@ class general_allocator final : public region_host {
     return b->chunk->is_region ? region_free_ : free_;
   }
   pool_block* grow(std::size_t n, std::size_t a, std::size_t need, std::uint32_t s, stream_view stream,
-                   bool in_region, std::size_t requested, std::size_t live_bytes);
+                   region_use region, std::size_t requested, std::size_t live_bytes);
   pool_block* add_chunk(std::size_t bytes, std::size_t alignment, stream_view stream);
   pool_block* carve(pool_block* b, std::uintptr_t start, std::size_t n);
   pool_block* split(pool_block* b, std::size_t at);

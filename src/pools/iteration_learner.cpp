@@ -139,6 +139,7 @@ void iteration_learner::begin_segment(std::uint64_t sig, std::size_t bytes) {
   // A segment no plan serves grows by exactly what it asks, so that its peak stays at its live
   // peak (at one upstream call per new size, until its structure recurs and is planned).
   growth_.set_frugal(settings_.frugal && !following());
+  began_following_ = following() || region_size_ == 0;
 }
 
 // ---------------------------------------------------------------- advising and recording
@@ -147,6 +148,10 @@ placement_advice iteration_learner::advise(std::size_t bytes, std::uint8_t align
   if (!settings_.learn) return {};
   const std::uint64_t sig = alloc_sig(align_log2, slot);
   if (seg_calls_ == 0) begin_segment(sig, bytes);
+  // A segment that began with no plan to follow keeps out of the region: its allocations would
+  // scatter there and pin it beside the pool's growth, while an idle region goes back when the
+  // segment grows past the pool's peak.
+  if (!began_following_) return {placement_advice::where::unplanned, 0};
   if (plan_ == nullptr || !matched_) return {};
   const std::size_t c = seg_calls_;
   if (c >= plan_->sig.size() || plan_->sig[c] != sig) return {};
@@ -160,6 +165,11 @@ placement_advice iteration_learner::advise(std::size_t bytes, std::uint8_t align
 void iteration_learner::on_allocate(pool_block* b, std::uint32_t slot) {
   b->seq = next_seq_++;
   if (!settings_.learn) return;
+  if (++live_ > seg_high_) {
+    // A new high: the level between iterations is looked for below it from now on.
+    seg_high_ = live_;
+    seg_low_ = ~std::size_t{0};
+  }
   note_structure(alloc_sig(b->align_log2, slot));
   push(b->requested, alloc_sig(b->align_log2, slot));
   ++seg_allocs_;
@@ -167,6 +177,7 @@ void iteration_learner::on_allocate(pool_block* b, std::uint32_t slot) {
 
 void iteration_learner::on_free(std::uint64_t seq, std::uint32_t slot, std::size_t live_count) {
   if (!settings_.learn) return;
+  live_ = live_count;
   note_structure(free_sig(std::min(next_seq_ - seq, max_free_distance), slot));
   if (seg_allocs_ == 0) {
     // Frees before a segment's first allocation belong to none (the tail of what came before,
@@ -204,13 +215,15 @@ void iteration_learner::note_structure(std::uint64_t sig) noexcept {
 
 /// With weights live the level between iterations is above the floor, and the lift finds it
 /// only after a long stretch (several iterations of a short step). It is found as soon as it
-/// recurs: a free brings the live count down to the segment's lowest level after the same calls
-/// as an earlier free did, and every allocation made in between has been freed in between (so
-/// the stretch is a whole iteration — not the blocks of one network, which free their input
-/// made before them). The segment is then cut back to the earlier occurrence, so the iteration
-/// just done is a recorded segment, and the one before it too when its calls were the same: the
-/// plan is built, and the region sized, at the end of the second iteration. Checked only while
-/// the segment is longer than any before it (the floor is apparently not being reached).
+/// recurs: a free brings the live count down to its lowest level since the segment's latest
+/// high (not since the segment began, which may be the climb while the weights load) after the
+/// same calls as an earlier free did, and every allocation made in between has been freed in
+/// between (so the stretch is a whole iteration — not the blocks of one network, which free
+/// their input made before them). The segment is then cut back to the earlier occurrence, so the
+/// iteration just done is a recorded segment, and the one before it too when its calls were the
+/// same: the plan is built, and the region sized, at the end of the second iteration. Checked
+/// only while the segment is longer than any before it (the floor is apparently not being
+/// reached).
 bool iteration_learner::recurred(std::size_t live_count) {
   if (!recording_ || live_count > seg_low_ || calls_total_ - seg_start_call_ <= longest_) return false;
   if (live_count < seg_low_) {
@@ -548,6 +561,7 @@ void iteration_learner::start_segment() {
   hash_ = structure_seed;
   seg_first_seq_ = next_seq_;
   seg_low_ = ~std::size_t{0};
+  seg_high_ = live_;
   marks_used_ = 0;
   marks_next_ = 0;
   recording_ = settings_.learn;

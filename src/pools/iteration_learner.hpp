@@ -4,10 +4,10 @@
 // learner cuts the stream of calls into segments ("iterations") without needing an empty pool:
 // a segment ends at a free that brings the number of live allocations down to the level where
 // the previous one ended (weights, optimizer state and caches stay live across the cut). While
-// that level is not reached, a level that recurs — the lowest of the segment, after the same
-// calls, with everything allocated in between freed — is taken as the level between iterations
-// and the segment is cut back to its previous occurrence; failing that, after a long stretch
-// without a cut the level is lifted to the lowest one seen lately. Each segment's
+// that level is not reached, a level that recurs — the lowest since the segment's latest high,
+// after the same calls, with everything allocated in between freed — is taken as the level
+// between iterations and the segment is cut back to its previous occurrence; failing that, after
+// a long stretch without a cut the level is lifted to the lowest one seen lately. Each segment's
 // call structure — which call allocates, which frees which allocation, on which stream, at which
 // alignment; not the sizes — keys a plan. From the second segment of a structure on, the plan is
 // laid out offline (pool_plan) for the allocations that live and die inside the segment, at the
@@ -16,8 +16,9 @@
 // region.
 //
 // The learner never hands out memory: it advises the general allocator where the next allocation
-// should go — its planned offset in the region, anywhere, or outside the region — and the general
-// allocator takes that place only if it is free for that stream. A wrong guess costs
+// should go — its planned offset in the region, anywhere, outside the region, or (a segment that
+// follows no plan) outside a region that may go back — and the general allocator takes that
+// place only if it is free for that stream. A wrong guess costs
 // fragmentation, never safety, so a plan may be switched, followed in part or dropped at any call.
 #pragma once
 
@@ -56,6 +57,7 @@ struct placement_advice {
     anywhere,        ///< nothing known: the general allocator's choice (the region included)
     at_offset,       ///< the planned place, `offset` bytes from the region's start
     outside_region,  ///< it outlives its segment: keep it out of the planned region
+    unplanned,       ///< its segment follows no plan: keep it out of the region, which may go back
   };
   where kind = where::anywhere;
   std::size_t offset = 0;
@@ -145,7 +147,7 @@ class iteration_learner {
 
   // Finding the level early: the structure of the latest calls (frees by how many allocations
   // ago, so that it does not depend on where a segment began), and where this segment's lowest
-  // level was reached after each such structure.
+  // level since its latest high was reached after each such structure.
   static constexpr std::size_t recent_calls = 16;
   struct level_mark {
     std::uint64_t structure;  // recent_hash_ then
@@ -156,7 +158,9 @@ class iteration_learner {
   std::size_t recent_pos_ = 0;
   std::uint64_t recent_hash_ = 0;
   static constexpr std::size_t max_level_marks = 16;
-  std::size_t seg_low_ = ~std::size_t{0};
+  std::size_t seg_low_ = ~std::size_t{0};   // lowest live count since seg_high_ was reached
+  std::size_t seg_high_ = 0;                // highest live count of the segment
+  std::size_t live_ = 0;                    // live allocations now
   level_mark marks_[max_level_marks] = {};  // the latest occurrence of each structure (no heap use
   std::size_t marks_used_ = 0;              // per call), the oldest replaced when full
   std::size_t marks_next_ = 0;
@@ -167,6 +171,7 @@ class iteration_learner {
   plan* previous_ = nullptr;   // the plan of the previous segment (to learn what follows it)
   plan* predicted_ = nullptr;  // the plan expected for the next segment
   bool matched_ = false;       // this segment has matched plan_ call for call so far
+  bool began_following_ = true;  // it followed a plan from its first call (or there is no region)
   bool counted_divergence_ = false;
   bool last_followed_ = false;
   std::size_t region_size_ = 0;     // the host's, at the start of this segment

@@ -40,6 +40,17 @@ namespace {
 
 std::uint8_t log2_of(std::size_t pow2) noexcept { return static_cast<std::uint8_t>(__builtin_ctzll(pow2)); }
 
+region_use region_use_of(placement_advice::where w) noexcept {
+  switch (w) {
+    case placement_advice::where::outside_region:
+      return region_use::avoided;
+    case placement_advice::where::unplanned:
+      return region_use::released_when_idle;
+    default:
+      return region_use::allowed;
+  }
+}
+
 pool_options checked_options(pool_options o) {
   if (o.region_range != nullptr && o.region_range->granularity() % pool_granule != 0) {
     throw std::invalid_argument(fmt::format(
@@ -93,8 +104,7 @@ class pool_impl final : public pool_core {
     pool_block* b = nullptr;
     if (advice.kind == placement_advice::where::at_offset) b = general_.place_at(advice.offset, bytes, alignment, s);
     if (b == nullptr) {
-      b = general_.allocate(bytes, alignment, stream, s, advice.kind != placement_advice::where::outside_region,
-                            live_.bytes);
+      b = general_.allocate(bytes, alignment, stream, s, region_use_of(advice.kind), live_.bytes);
     }
     live_.bytes += bytes;
     ++live_.count;
