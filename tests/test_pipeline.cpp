@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include <limits>
+
 #include <gtest/gtest.h>
 
 #include <unimem/movement/pipeline.hpp>
@@ -226,6 +228,24 @@ TEST(pipeline_policy, invalid_sizes_are_refused) {
                               h100, calls),
                std::invalid_argument);
   EXPECT_EQ(calls.live_streams, 0);
+}
+
+TEST(pipeline_policy, an_absurd_buffer_count_is_refused_with_the_call_and_nothing_is_leaked) {
+  recording_calls calls;
+  fakes f = discrete_fakes();
+  const std::size_t absurd = std::numeric_limits<std::size_t>::max();
+  try {
+    frame_pipeline pipe(pipeline_options{absurd, 1, 64, 0}, {}, {}, {}, f.memory(), device_profile::discrete_h100(), calls);
+    ADD_FAILURE() << "accepted " << absurd << " buffers";
+  } catch (const std::invalid_argument& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("unimem::frame_pipeline(buffers " + std::to_string(absurd)), std::string::npos) << what;
+    EXPECT_NE(what.find("a few buffers per stream"), std::string::npos) << what;
+  } catch (const out_of_memory& e) {
+    EXPECT_NE(std::string(e.what()).find("unimem::frame_pipeline"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(calls.live_streams, 0);
+  EXPECT_EQ(f.host_in->live, 0);
 }
 
 TEST(pipeline_policy, no_output_means_no_download) {

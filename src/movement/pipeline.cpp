@@ -1,10 +1,13 @@
 #include <unimem/movement/pipeline.hpp>
 
+#include <cstdint>
+#include <new>
 #include <stdexcept>
 #include <utility>
 
 #include <fmt/format.h>
 
+#include <unimem/error.hpp>
 #include <unimem/resources/policy.hpp>
 
 #include "detail/cuda_check.hpp"
@@ -94,6 +97,21 @@ frame_pipeline::frame_pipeline(pipeline_options options, stage produce, stage co
       if (attach_managed_) attach_managed(s, stream_of(0), attach_mode::host);
     }
     if (attach_managed_) calls_->stream_synchronize(stream_of(0));
+  } catch (const std::length_error& e) {
+    // An absurd count (a size_t that wrapped, SIZE_MAX for "many"): the records of the buffers or
+    // streams cannot even be held. Said with the call, not as the container's bare message.
+    release();
+    throw std::invalid_argument(fmt::format(
+        "unimem::frame_pipeline(buffers {}, streams {}): cannot hold that many buffer or stream records ({}); a "
+        "few buffers per stream keep every stage busy",
+        options_.buffers, options_.streams, e.what()));
+  } catch (const std::bad_alloc&) {
+    release();
+    const std::size_t record_bytes =
+        options_.buffers > SIZE_MAX / sizeof(slot) ? SIZE_MAX : options_.buffers * sizeof(slot);
+    throw out_of_memory(record_bytes, "unimem::frame_pipeline",
+                        fmt::format("no host memory for the records of {} buffers and {} streams; use fewer buffers",
+                                    options_.buffers, options_.streams));
   } catch (...) {
     release();
     throw;

@@ -34,8 +34,8 @@ void usage(std::FILE* to) {
       "  --interval-ms M    milliseconds between lines (0 to 86400000, default 1000)\n"
       "  --device D         CUDA device for GPU memory (default 0)\n"
       "  --no-gpu           do not query the GPU (cudaMemGetInfo creates a CUDA context)\n"
-      "  --meminfo PATH     read this instead of /proc/meminfo\n"
-      "  --nvmap PATH       read this instead of /sys/kernel/debug/nvmap/iovmm/clients\n"
+      "  --meminfo PATH     read this instead of /proc/meminfo (it must be readable)\n"
+      "  --nvmap PATH       read this instead of /sys/kernel/debug/nvmap/iovmm/clients (missing: no NvMap)\n"
       "  --shm-dir DIR      where publishing processes' tables live (default /dev/shm)\n"
       "  --all-users        (root only) also show other users' tables; otherwise only your own\n"
       "                     regular files are read\n"
@@ -66,6 +66,7 @@ int main(int argc, char** argv) {
   bool gpu = true;
   bool all_users = false;
   std::string meminfo_path = "/proc/meminfo", nvmap_path = unimem::nvmap_clients_path, shm_dir = "/dev/shm";
+  bool meminfo_given = false, nvmap_given = false;
   try {
     for (int i = 1; i < argc; ++i) {
       const std::string a = argv[i];
@@ -74,8 +75,8 @@ int main(int argc, char** argv) {
       else if (a == "--interval-ms") interval_ms = support::parse_number<std::size_t>(a, value(), 0, max_interval_ms);
       else if (a == "--device") device = support::parse_number<int>(a, value(), 0);
       else if (a == "--no-gpu") gpu = false;
-      else if (a == "--meminfo") meminfo_path = value();
-      else if (a == "--nvmap") nvmap_path = value();
+      else if (a == "--meminfo") meminfo_path = value(), meminfo_given = true;
+      else if (a == "--nvmap") nvmap_path = value(), nvmap_given = true;
       else if (a == "--shm-dir") shm_dir = value();
       else if (a == "--all-users") all_users = true;
       else if (a == "-h" || a == "--help") {
@@ -92,6 +93,19 @@ int main(int argc, char** argv) {
   } catch (const support::usage_error& e) {
     std::fprintf(stderr, "unimem-top: %s\n", e.what());
     usage(stderr);
+    return 2;
+  }
+  // A file named on the command line must be readable now: a monitor that printed "RAM ?" forever
+  // for a typo would look like it works. The default sources may be missing (no NvMap off Tegra)
+  // or fail now and then; those are reported line by line.
+  try {
+    if (meminfo_given && !unimem::read_meminfo(meminfo_path)) {
+      throw std::runtime_error(fmt::format("unimem::read_meminfo(\"{}\"): no such file; give a readable file or drop --meminfo", unimem::printable(meminfo_path)));
+    }
+    // A missing NvMap table means none (a board without it, a test); one that cannot be read is an error.
+    if (nvmap_given) (void)unimem::read_nvmap_usage(nvmap_path);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "unimem-top: %s\n", e.what());
     return 2;
   }
 
