@@ -63,7 +63,15 @@ pool_block* general_allocator<Index>::allocate(std::size_t bytes, std::size_t al
   pool_block* b = free_.find(need, s);
   if (b != nullptr && growth_.too_loose(*b, need)) b = nullptr;
   if (b == nullptr && region == region_use::allowed && region_ != nullptr) b = region_free_.find(need, s);
-  if (b == nullptr) b = grow(n, a, need, s, stream, region, bytes, live_bytes);
+  if (b == nullptr) {
+    try {
+      b = grow(n, a, need, s, stream, region, bytes, live_bytes);
+    } catch (const out_of_memory&) {
+      // Kept out of the region to keep the layout clean, not at the price of failing: its free
+      // space serves before the pool gives up.
+      if (region == region_use::allowed || region_ == nullptr || (b = region_free_.find(need, s)) == nullptr) throw;
+    }
+  }
   b = carve(b, align_up(b->addr, a), n);
   take_used(b, bytes, alignment);
   return b;
@@ -178,7 +186,7 @@ pool_block* general_allocator<Index>::grow(std::size_t n, std::size_t a, std::si
     release_free_chunks(everything, s, region == region_use::released_when_idle);
   }
   if (upstream_.reserved() + n > maximum_size_) {
-    release_free_chunks(everything, s, false);
+    release_free_chunks(everything, s, region != region_use::allowed);
     if (upstream_.reserved() + n > maximum_size_) {
       throw out_of_memory(requested, "unimem::pool_resource",
                           fmt::format("the pool holds {} of its maximum_size {} ({} live); free allocations, "
