@@ -248,6 +248,31 @@ TEST(pipeline_policy, an_absurd_buffer_count_is_refused_with_the_call_and_nothin
   EXPECT_EQ(f.host_in->live, 0);
 }
 
+TEST(pipeline_policy, a_resource_out_of_memory_reaches_the_caller_as_it_was_thrown) {
+  // The device buffers' resource refuses: its own message (resource, size) must not be replaced.
+  class refusing final : public memory_resource {
+    void* do_allocate(std::size_t bytes, std::size_t, stream_view) override {
+      throw out_of_memory(bytes, "test refusing_resource", "it refuses everything");
+    }
+    void do_deallocate(void*, std::size_t, std::size_t, stream_view) override {}
+    resource_traits do_traits() const noexcept override { return fake_resource::traits_of(memory_kind::device); }
+    std::string_view do_name() const noexcept override { return "refusing"; }
+  };
+  recording_calls calls;
+  fakes f = discrete_fakes();
+  pipeline_memory m = f.memory();
+  m.device_input = std::make_shared<refusing>();
+  try {
+    frame_pipeline pipe(pipeline_options{2, 1, 4096, 0}, {}, {}, {}, m, device_profile::discrete_h100(), calls);
+    ADD_FAILURE() << "a refusing resource was not noticed";
+  } catch (const out_of_memory& e) {
+    EXPECT_NE(std::string(e.what()).find("test refusing_resource"), std::string::npos) << e.what();
+    EXPECT_EQ(e.requested_bytes(), 4096u);
+  }
+  EXPECT_EQ(calls.live_streams, 0);
+  EXPECT_EQ(f.host_in->live, 0);
+}
+
 TEST(pipeline_policy, no_output_means_no_download) {
   recording_calls calls;
   fakes f = discrete_fakes();

@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include <unimem/error.hpp>
+#include <unimem/adaptors/limiting_resource.hpp>
 #include <unimem/pools/pool_resource.hpp>
 #include <unimem/resources/virtual_memory.hpp>
 #include <unimem/trace.hpp>
@@ -102,31 +103,47 @@ TEST(pool_learning, a_repeated_iteration_is_planned_and_then_needs_no_upstream_c
   EXPECT_LE(static_cast<double>(up.peak_held()), 1.15 * static_cast<double>(peak_live(iteration)));
 }
 
-TEST(pool_learning, under_a_maximum_size_an_unplanned_allocation_may_still_use_the_plan_region) {
-  // An allocation of a segment that follows no plan keeps out of the region; under a cap that
-  // must not turn into an out-of-memory the region's memory could have served.
-  const auto iteration = synthetic_iteration(1, 200);
+/// Learns `iteration` in `pool`, then asks for something new nearly as large as its peak (and a
+/// second request while that lives): the idle plan region must make room rather than the cap or
+/// the budget refusing them.
+void unplanned_requests_fit_beside_a_learned_region(pool_resource& pool, const std::vector<trace_op>& iteration) {
   const std::size_t live = peak_live(iteration);
-  canary_upstream up;
-  pool_options o = learning();
-  o.maximum_size = live + live / 2;
-  pool_resource pool(up, o);
   overlap_checker check;
   for (int i = 0; i < 6; ++i) replay(pool, iteration, check);
   ASSERT_TRUE(pool.statistics().plan_active);
-  // Something new, nearly as large as the iteration's peak: the idle region must make room.
   const std::size_t big = live - live / 8;
   void* p = pool.allocate(big);
   EXPECT_TRUE(check.add(p, big).empty());
-  // And while it lives, another new request fits in what is left under the cap.
   void* q = pool.allocate(live / 16);
   EXPECT_TRUE(check.add(q, live / 16).empty());
   check.remove(q);
   pool.deallocate(q, live / 16);
   check.remove(p);
   pool.deallocate(p, big);
-  EXPECT_LE(pool.statistics().peak_reserved_bytes, o.maximum_size);
   replay(pool, iteration, check);  // the pool still serves the learned iteration
+}
+
+TEST(pool_learning, under_a_maximum_size_an_unplanned_allocation_may_still_use_the_plan_region) {
+  // An allocation of a segment that follows no plan keeps out of the region; under a cap that
+  // must not turn into an out-of-memory the region's memory could have served.
+  const auto iteration = synthetic_iteration(1, 200);
+  canary_upstream up;
+  pool_options o = learning();
+  o.maximum_size = peak_live(iteration) + peak_live(iteration) / 2;
+  pool_resource pool(up, o);
+  unplanned_requests_fit_beside_a_learned_region(pool, iteration);
+  EXPECT_LE(pool.statistics().peak_reserved_bytes, o.maximum_size);
+}
+
+TEST(pool_learning, under_an_upstream_budget_an_unplanned_allocation_may_still_use_the_plan_region) {
+  // The same with the limit below the pool (as UNIMEM_TORCH_BUDGET is): upstream refuses.
+  const auto iteration = synthetic_iteration(1, 200);
+  canary_upstream up;
+  auto budget = std::make_shared<memory_budget>("test budget", peak_live(iteration) + peak_live(iteration) / 2);
+  limiting_resource limited(up, budget);
+  pool_resource pool(limited, learning());
+  unplanned_requests_fit_beside_a_learned_region(pool, iteration);
+  EXPECT_LE(budget->peak(), budget->limit());
 }
 
 TEST(pool_learning, iterations_are_found_while_weights_stay_live) {

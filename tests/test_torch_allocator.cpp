@@ -321,7 +321,14 @@ TEST(torch_allocator_pools, a_trace_records_every_call_and_replays) {
     t.pools.deallocate(d, 500, 0, {});
     t.pools.begin_exit();  // closes the traces, as the library's atexit handler does
     t.pools.deallocate(b, 3000, 1, {});
+    // Calls after exit began are still served (untraced), on a device with a pool and on a new one.
+    void* late = t.pools.allocate(64, 0, {});
+    EXPECT_NE(late, nullptr);
+    void* fresh = t.pools.allocate(64, 5, {});
+    EXPECT_NE(fresh, nullptr);
   }
+  std::ifstream none(torch_allocator::trace_path_for(c, 5));
+  EXPECT_FALSE(none) << "a pool made after exit began opens no trace";
   std::ifstream in0(c.trace);
   ASSERT_TRUE(in0) << c.trace;
   const alloc_trace t0 = read_trace(in0, c.trace);

@@ -75,6 +75,11 @@ def test_values_the_library_refuses_name_the_variable_and_leave_no_option_behind
     assert fake_torch.swapped == []
 
 
+def test_a_trace_path_may_be_a_path_object(fake_torch: FakeCuda, library: _library.Library, tmp_path) -> None:
+    config = ut.use_unimem_allocator(trace=tmp_path / "run.csv.gz")
+    assert config["trace"] == str(tmp_path / "run.csv.gz")
+
+
 def test_too_late_and_no_gpu_say_what_to_do(fake_torch: FakeCuda) -> None:
     fake_torch.initialized = True
     with pytest.raises(RuntimeError, match="must run before PyTorch's first CUDA allocation"):

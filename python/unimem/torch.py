@@ -13,6 +13,7 @@ environment variables are listed by :func:`options` and in docs/pytorch.md.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 from typing import Any, Dict, List, Optional
@@ -49,6 +50,8 @@ def _option_text(key: str, value: Any) -> str:
         return str(value)
     if isinstance(value, str):
         return value
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
     raise TypeError(f"use_unimem_allocator: {key}={value!r} is a {type(value).__name__}; give a str "
                     f"(e.g. '6GiB', 'managed'), an int or a bool")
 
@@ -64,7 +67,8 @@ def use_unimem_allocator(*, library: Optional[str] = None, **settings: Any) -> D
     Must run before PyTorch's first CUDA allocation. Keyword arguments override the
     ``UNIMEM_TORCH_*`` environment variables: ``upstream`` ("device", "managed", "policy"),
     ``budget`` (bytes per device, e.g. "6GiB"), ``initial_size``, ``growth_step``, ``fit``,
-    ``learn_iterations``, ``max_learned_calls``, ``checked``, ``verbose`` (see :func:`options`).
+    ``learn_iterations``, ``max_learned_calls``, ``checked``, ``verbose``, ``trace`` (a path: each
+    device's pool writes its calls there, see docs/pytorch.md) (see :func:`options`).
     Calling it again with the same settings does nothing.
 
     Args:

@@ -64,6 +64,13 @@ frame_pipeline::frame_pipeline(pipeline_options options, stage produce, stage co
         "(a stream without a buffer of its own would idle) and input_bytes > 0",
         options_.buffers, options_.streams, options_.input_bytes));
   }
+  if (options_.buffers > slots_.max_size() || options_.streams > streams_.max_size()) {
+    // An absurd count (a size_t that wrapped, SIZE_MAX for "many"): not even the records fit.
+    throw std::invalid_argument(fmt::format(
+        "unimem::frame_pipeline(buffers {}, streams {}): cannot hold that many buffer or stream records; a few "
+        "buffers per stream keep every stage busy",
+        options_.buffers, options_.streams));
+  }
   fill_missing(memory_, profile_);
   if (!memory_.host_input->traits().host_accessible) {
     throw std::invalid_argument(fmt::format(
@@ -97,15 +104,11 @@ frame_pipeline::frame_pipeline(pipeline_options options, stage produce, stage co
       if (attach_managed_) attach_managed(s, stream_of(0), attach_mode::host);
     }
     if (attach_managed_) calls_->stream_synchronize(stream_of(0));
-  } catch (const std::length_error& e) {
-    // An absurd count (a size_t that wrapped, SIZE_MAX for "many"): the records of the buffers or
-    // streams cannot even be held. Said with the call, not as the container's bare message.
-    release();
-    throw std::invalid_argument(fmt::format(
-        "unimem::frame_pipeline(buffers {}, streams {}): cannot hold that many buffer or stream records ({}); a "
-        "few buffers per stream keep every stage busy",
-        options_.buffers, options_.streams, e.what()));
+  } catch (const out_of_memory&) {
+    release();  // a resource's own refusal names its resource and size: passed on as it is
+    throw;
   } catch (const std::bad_alloc&) {
+    // The host could not hold the buffers' records (a count too large to be meant).
     release();
     const std::size_t record_bytes =
         options_.buffers > SIZE_MAX / sizeof(slot) ? SIZE_MAX : options_.buffers * sizeof(slot);

@@ -186,7 +186,7 @@ pool_block* general_allocator<Index>::grow(std::size_t n, std::size_t a, std::si
     release_free_chunks(everything, s, region == region_use::released_when_idle);
   }
   if (upstream_.reserved() + n > maximum_size_) {
-    release_free_chunks(everything, s, region != region_use::allowed);
+    release_free_chunks(everything, s, region == region_use::released_when_idle);
     if (upstream_.reserved() + n > maximum_size_) {
       throw out_of_memory(requested, "unimem::pool_resource",
                           fmt::format("the pool holds {} of its maximum_size {} ({} live); free allocations, "
@@ -210,7 +210,7 @@ pool_block* general_allocator<Index>::grow(std::size_t n, std::size_t a, std::si
         if (pool_block* b = region_free_.find(need, s)) return b;
       }
     }
-    release_free_chunks(everything, s, false);
+    release_free_chunks(everything, s, region == region_use::released_when_idle);
     try {
       pool_block* b = add_chunk(n, a, stream);
       free_.insert(b);

@@ -57,7 +57,8 @@ class general_allocator final : public region_host {
   /// A used block of at least `bytes` at `alignment` for `stream` (slot `slot`), in the table
   /// of used blocks. `region`: whether the plan region's free space may serve it. `live_bytes`
   /// only words the error.
-  /// @throws out_of_memory (nothing changed)
+  /// @throws out_of_memory (no allocation made; wholly free chunks, and an idle region for an
+  ///         allocation of an unplanned iteration, may have gone back to upstream)
   pool_block* allocate(std::size_t bytes, std::size_t alignment, stream_view stream, std::uint32_t slot,
                        region_use region, std::size_t live_bytes);
 

@@ -71,7 +71,8 @@ class frame_pipeline {
   using stage = std::function<void(const frame_slot&)>;
 
   /// @param memory empty members are filled from pipeline_memory::recommended(profile)
-  /// @throws std::invalid_argument buffers == 0, streams == 0 or > buffers, input_bytes == 0
+  /// @throws std::invalid_argument buffers == 0, streams == 0 or > buffers, input_bytes == 0, or more
+  ///         buffers or streams than a vector can hold
   /// @throws out_of_memory, cuda_error, unsupported_error from the resources and streams
   frame_pipeline(pipeline_options options, stage produce, stage compute, stage consume, pipeline_memory memory = {},
                  const device_profile& profile = device_profile::current(), cuda_calls& calls = cuda_calls::runtime());

@@ -38,7 +38,9 @@ struct device_pools::pool_slot {
   std::atomic<std::size_t> failed_allocations{0};
   std::atomic<std::size_t> failed_deallocations{0};
 
-  memory_resource& top() { return trace ? static_cast<memory_resource&>(*trace) : *pool; }
+  /// The trace (UNIMEM_TORCH_TRACE) while it is open, else the pool: once the library's exit
+  /// handler has closed the trace, calls still served must not fail for its sake.
+  memory_resource& top(bool exiting) { return trace && !exiting ? static_cast<memory_resource&>(*trace) : *pool; }
 };
 
 device_pools::device_pools(config settings, std::unique_ptr<device_ops> ops, std::string role)
@@ -73,14 +75,13 @@ device_pools::pool_slot& device_pools::slot_for(int device) {
     below = slot->limited.get();
   }
   slot->pool = std::make_unique<pool_resource>(*below, settings_.pool());
-  if (!settings_.trace.empty()) {
+  if (!settings_.trace.empty() && !exiting()) {  // begin_exit() closes traces under create_mutex_
     const std::string path = trace_path_for(settings_, device);
     try {
       slot->trace = std::make_unique<logging_resource>(*slot->pool, path);
-    } catch (const std::exception& e) {
-      throw std::runtime_error(fmt::format("unimem_torch: UNIMEM_TORCH_TRACE: device {}'s trace '{}': {}; give a "
-                                           "writable path or unset it",
-                                           device, path, e.what()));
+    } catch (const std::exception& e) {  // e names the path
+      throw std::runtime_error(fmt::format(
+          "unimem_torch: UNIMEM_TORCH_TRACE, device {}: {}; give a writable path or unset it", device, e.what()));
     }
   }
   if (settings_.verbose) {
@@ -99,7 +100,16 @@ void* device_pools::allocate(std::size_t bytes, int device, stream_view stream) 
   pool_slot& s = slot_for(device);
   void* p = nullptr;
   try {
-    p = s.top().allocate(bytes, default_alignment, stream);
+    try {
+      p = s.top(exiting()).allocate(bytes, default_alignment, stream);
+    } catch (const out_of_memory&) {
+      throw;
+    } catch (const std::exception&) {
+      // The exit handler closed the trace while this call was on its way ("closed", or a write
+      // after close; nothing was allocated): served untraced.
+      if (!exiting() || !s.trace) throw;
+      p = s.pool->allocate(bytes, default_alignment, stream);
+    }
   } catch (const out_of_memory& e) {
     s.failed_allocations.fetch_add(1, std::memory_order_relaxed);
     const std::string budget =
@@ -124,6 +134,8 @@ void* device_pools::allocate(std::size_t bytes, int device, stream_view stream) 
 
 void device_pools::begin_exit() noexcept {
   exiting_.store(true, std::memory_order_release);
+  // No pool is made while traces close, so none is left with an open (truncated) file.
+  const std::lock_guard<std::mutex> lock(create_mutex_);
   for (auto& slot : slots_) {
     pool_slot* s = slot.load(std::memory_order_acquire);
     if (s == nullptr || !s->trace) continue;
@@ -164,7 +176,7 @@ void device_pools::deallocate(void* p, std::size_t bytes, int device, stream_vie
   pool_slot& s = *slots_[static_cast<std::size_t>(device)].load(std::memory_order_acquire);
   try {
     const device_guard guard(*ops_, device);
-    s.top().deallocate(p, bytes, default_alignment, stream);
+    s.top(false).deallocate(p, bytes, default_alignment, stream);
     s.requested.fetch_sub(bytes, std::memory_order_relaxed);
     s.deallocations.fetch_add(1, std::memory_order_relaxed);
   } catch (const std::exception& e) {
