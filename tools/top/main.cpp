@@ -100,7 +100,10 @@ int main(int argc, char** argv) {
   // or fail now and then; those are reported line by line.
   try {
     if (meminfo_given && !unimem::read_meminfo(meminfo_path)) {
-      throw std::runtime_error(fmt::format("unimem::read_meminfo(\"{}\"): no such file; give a readable file or drop --meminfo", unimem::printable(meminfo_path)));
+      throw std::runtime_error(
+          fmt::format("unimem::read_meminfo(\"{}\"): does not exist or cannot be opened; give a readable file or "
+                      "drop --meminfo",
+                      unimem::printable(meminfo_path)));
     }
     // A missing NvMap table means none (a board without it, a test); one that cannot be read is an error.
     if (nvmap_given) (void)unimem::read_nvmap_usage(nvmap_path);
