@@ -162,12 +162,12 @@ placement_advice iteration_learner::advise(std::size_t bytes, std::uint8_t align
   return {placement_advice::where::at_offset, plan_->offset[j]};
 }
 
-void iteration_learner::on_allocate(pool_block* b, std::uint32_t slot) {
+void iteration_learner::on_allocate(pool_block* b, std::uint32_t slot, std::size_t live_count) {
   b->seq = next_seq_++;
   if (!settings_.learn) return;
-  if (++live_ > seg_high_) {
+  if (live_count > seg_high_) {
     // A new high: the level between iterations is looked for below it from now on.
-    seg_high_ = live_;
+    seg_high_ = live_count;
     seg_low_ = ~std::size_t{0};
   }
   note_structure(alloc_sig(b->align_log2, slot));
@@ -177,7 +177,6 @@ void iteration_learner::on_allocate(pool_block* b, std::uint32_t slot) {
 
 void iteration_learner::on_free(std::uint64_t seq, std::uint32_t slot, std::size_t live_count) {
   if (!settings_.learn) return;
-  live_ = live_count;
   note_structure(free_sig(std::min(next_seq_ - seq, max_free_distance), slot));
   if (seg_allocs_ == 0) {
     // Frees before a segment's first allocation belong to none (the tail of what came before,
@@ -561,7 +560,7 @@ void iteration_learner::start_segment() {
   hash_ = structure_seed;
   seg_first_seq_ = next_seq_;
   seg_low_ = ~std::size_t{0};
-  seg_high_ = live_;
+  seg_high_ = 0;  // the segment's first allocation is its first high
   marks_used_ = 0;
   marks_next_ = 0;
   recording_ = settings_.learn;

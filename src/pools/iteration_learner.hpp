@@ -78,8 +78,9 @@ class iteration_learner {
 
   /// Before an allocation of `bytes` at alignment 2^`align_log2` on stream slot `slot`.
   placement_advice advise(std::size_t bytes, std::uint8_t align_log2, std::uint32_t slot);
-  /// After it: `b` is the used block that serves it (b->seq is set here).
-  void on_allocate(pool_block* b, std::uint32_t slot);
+  /// After it: `b` is the used block that serves it (b->seq is set here); `live_count` allocations
+  /// are live, this one included.
+  void on_allocate(pool_block* b, std::uint32_t slot, std::size_t live_count);
   /// After a free of the allocation numbered `seq` on `slot`; `live_count` allocations remain.
   void on_free(std::uint64_t seq, std::uint32_t slot, std::size_t live_count);
 
@@ -160,7 +161,6 @@ class iteration_learner {
   static constexpr std::size_t max_level_marks = 16;
   std::size_t seg_low_ = ~std::size_t{0};   // lowest live count since seg_high_ was reached
   std::size_t seg_high_ = 0;                // highest live count of the segment
-  std::size_t live_ = 0;                    // live allocations now
   level_mark marks_[max_level_marks] = {};  // the latest occurrence of each structure (no heap use
   std::size_t marks_used_ = 0;              // per call), the oldest replaced when full
   std::size_t marks_next_ = 0;

@@ -108,7 +108,7 @@ class pool_impl final : public pool_core {
     }
     live_.bytes += bytes;
     ++live_.count;
-    learner_.on_allocate(b, s);
+    learner_.on_allocate(b, s, live_.count);
     if (opts_.checked) verify();
     return reinterpret_cast<void*>(b->addr);
   }
